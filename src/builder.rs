@@ -1,0 +1,170 @@
+//! Configuring and building a [`Pool`].
+
+use crate::sleep::MAX_THREADS;
+use crate::Pool;
+use std::fmt;
+
+type NameFn = dyn Fn(usize) -> String + Send + Sync;
+
+/// Configures a [`Pool`] before it starts its threads.
+///
+/// ```
+/// let pool = stealpool::Pool::builder()
+///     .threads(2)
+///     .thread_name(|i| format!("resizer-{i}"))
+///     .build()?;
+/// assert_eq!(pool.threads(), 2);
+/// # Ok::<(), stealpool::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PoolBuilder {
+    threads: Option<usize>,
+    pub(crate) thread_name: Option<Box<NameFn>>,
+    pub(crate) stack_size: Option<usize>,
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("threads", &self.threads)
+            .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
+            .field("stack_size", &self.stack_size)
+            .finish()
+    }
+}
+
+impl PoolBuilder {
+    pub(crate) fn new() -> PoolBuilder {
+        PoolBuilder {
+            threads: None,
+            thread_name: None,
+            stack_size: None,
+        }
+    }
+
+    /// Sets the number of worker threads. The default is
+    /// [`std::thread::available_parallelism`], or 1 where that is unknown.
+    ///
+    /// Zero is accepted here and refused by [`build`](Self::build) with
+    /// [`BuildError::ZeroThreads`].
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().threads(3).build()?;
+    /// assert_eq!(pool.threads(), 3);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n);
+        self
+    }
+
+    /// Names worker `i` by `f(i)` (as seen in debuggers, `top -H` and panic
+    /// messages). `f` runs on the thread that calls `build`.
+    ///
+    /// # Panics
+    ///
+    /// `build` panics if `f` panics, or if a name contains a NUL byte, after
+    /// stopping and joining the workers already started.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder()
+    ///     .threads(1)
+    ///     .thread_name(|i| format!("worker-{i}"))
+    ///     .build()?;
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn thread_name<F>(mut self, f: F) -> Self
+    where
+        F: Fn(usize) -> String + Send + Sync + 'static,
+    {
+        self.thread_name = Some(Box::new(f));
+        self
+    }
+
+    /// Sets each worker's stack size in bytes. The value goes to the operating
+    /// system as it is, not clamped: a size it cannot provide makes
+    /// [`build`](Self::build) fail with [`BuildError::Spawn`].
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder()
+    ///     .threads(1)
+    ///     .stack_size(8 << 20)
+    ///     .build()?;
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts the worker threads and returns the pool.
+    ///
+    /// # Errors
+    ///
+    /// - [`BuildError::ZeroThreads`] if the thread count is zero;
+    /// - [`BuildError::TooManyThreads`] if it is over the supported maximum;
+    /// - [`BuildError::Spawn`] if the operating system refuses a thread. The
+    ///   threads started before it are stopped and joined first.
+    ///
+    /// # Panics
+    ///
+    /// If the [`thread_name`](Self::thread_name) callback panics (the started
+    /// threads are joined first).
+    ///
+    /// ```
+    /// use stealpool::{BuildError, Pool};
+    /// assert!(matches!(Pool::builder().threads(0).build(), Err(BuildError::ZeroThreads)));
+    /// ```
+    pub fn build(self) -> Result<Pool, BuildError> {
+        Pool::from_builder(self)
+    }
+
+    /// The thread count to use, validated.
+    pub(crate) fn resolved_threads(&self) -> Result<usize, BuildError> {
+        let threads = match self.threads {
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        match threads {
+            0 => Err(BuildError::ZeroThreads),
+            n if n > MAX_THREADS => Err(BuildError::TooManyThreads { max: MAX_THREADS }),
+            n => Ok(n),
+        }
+    }
+}
+
+/// Why a [`Pool`] could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A pool needs at least one worker thread.
+    ZeroThreads,
+    /// More threads were asked for than one pool supports.
+    TooManyThreads {
+        /// The largest supported thread count.
+        max: usize,
+    },
+    /// The operating system could not start a worker thread.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroThreads => f.write_str("a pool needs at least one thread"),
+            BuildError::TooManyThreads { max } => {
+                write!(f, "a pool supports at most {max} threads")
+            }
+            BuildError::Spawn(err) => write!(f, "could not start a worker thread: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Spawn(err) => Some(err),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The parallel loop under the `map` family: runs a body over the chunks of an
+//! index range, on the caller and on whichever workers come to help.
+//!
+//! 1. **The caller starts alone.** It claims batches of 1, 2, 4, ... indices
+//!    and looks at the clock after each. A call that is over before
+//!    [`PROMOTE_AFTER`] never touches another thread: a small call costs what
+//!    its loop costs, plus a few clock reads.
+//! 2. **Promotion.** Once the call has run that long, the caller publishes a
+//!    [`Ticket`]: a job that any worker can steal (from the caller's deque if
+//!    it is a worker of this pool, otherwise from the injector). A worker that
+//!    runs the ticket *enters* it, recruits up to two more workers by pushing
+//!    two more tickets (so helpers join in a binary tree, not a chain), and
+//!    claims chunks until none are left.
+//! 3. **Claiming.** All participants claim chunks from one atomic cursor, in
+//!    input order. With an explicit chunk size every claim is one chunk;
+//!    otherwise a claim takes `remaining / (2 * participants)` indices (at
+//!    least one): guided self-scheduling, whose chunks shrink geometrically, so
+//!    a call makes O(participants * log(len)) claims and ends with chunks
+//!    small enough to balance any cost profile.
+//! 4. **Closing.** When the cursor runs out, the caller closes the ticket
+//!    (no helper may enter afterwards) and waits until the helpers inside have
+//!    left. Tickets still queued stay valid (they are reference counted) and
+//!    do nothing when they are eventually run.
+//!
+//! A panic in the body stops new claims, is recorded with the range it hit,
+//! and is handed back to the caller in [`Outcome`], which knows exactly which
+//! ranges finished (everything claimed, minus the failed ranges).
+
+use crate::job::{Job, JobRef};
+use crate::latch::{Latch, Waiter};
+use crate::registry::Registry;
+use crate::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex};
+use crate::worker::WorkerThread;
+use crossbeam_utils::CachePadded;
+use std::any::Any;
+use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+
+/// How long the caller runs alone before it asks for help: a few times the
+/// cost of waking a sleeping worker, so that a call too short to benefit from a
+/// helper never pays for one.
+#[cfg(not(loom))]
+pub(crate) const PROMOTE_AFTER: std::time::Duration = std::time::Duration::from_micros(5);
+
+/// How a call is cut into chunks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Chunking {
+    /// Start alone, promote after [`PROMOTE_AFTER`], then guided chunks.
+    Adaptive,
+    /// Chunks of exactly this many indices (the last may be shorter), handed
+    /// to the workers at once.
+    Fixed(usize),
+}
+
+/// The payload of a panic.
+pub(crate) type Panic = Box<dyn Any + Send + 'static>;
+
+/// What happened to a call, for the caller to clean up and report.
+pub(crate) struct Outcome {
+    /// Indices `0..claimed` were claimed; each claimed range either finished
+    /// or is listed in `failed`.
+    pub(crate) claimed: usize,
+    /// The ranges whose body panicked or returned `false`, in no order.
+    pub(crate) failed: Vec<Range<usize>>,
+    /// The first panic, if any.
+    pub(crate) panic: Option<Panic>,
+}
+
+impl Outcome {
+    /// The ranges that finished: `0..claimed` minus `failed`, in order.
+    pub(crate) fn finished(&mut self) -> Vec<Range<usize>> {
+        self.failed.sort_unstable_by_key(|range| range.start);
+        let mut done = Vec::with_capacity(self.failed.len() + 1);
+        let mut next = 0;
+        for range in &self.failed {
+            if range.start > next {
+                done.push(next..range.start);
+            }
+            next = range.end;
+        }
+        if self.claimed > next {
+            done.push(next..self.claimed);
+        }
+        done
+    }
+}
+
+/// The state of one call, on the caller's stack.
+struct Drive<'a, B> {
+    len: usize,
+    chunking: Chunking,
+    /// The most threads that may work at once (for guided chunk sizes).
+    participants: usize,
+    body: &'a B,
+    /// The next index to claim. Claims may push it past `len`.
+    cursor: CachePadded<AtomicUsize>,
+    /// Set after a failure: no new claims.
+    stop: AtomicBool,
+    failures: Mutex<Failures>,
+}
+
+#[derive(Default)]
+struct Failures {
+    ranges: Vec<Range<usize>>,
+    panic: Option<Panic>,
+}
+
+impl<B> Drive<'_, B>
+where
+    B: Fn(Range<usize>) -> bool + Sync,
+{
+    /// Claims the next chunk of at most `want` indices.
+    #[inline]
+    fn claim(&self, want: usize) -> Option<Range<usize>> {
+        // Relaxed: a hint; a claim made just after another thread's failure
+        // is still run and accounted for.
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        // Relaxed: the read-modify-write alone makes claims disjoint; the
+        // data the chunks write is published by the ticket gate and latch.
+        let start = self.cursor.fetch_add(want, Ordering::Relaxed);
+        (start < self.len).then(|| start..self.len.min(start + want))
+    }
+
+    /// The size of the next claim after promotion.
+    #[inline]
+    fn chunk_len(&self) -> usize {
+        match self.chunking {
+            Chunking::Fixed(n) => n,
+            Chunking::Adaptive => {
+                // Relaxed: any recent value gives a reasonable size.
+                let claimed = self.cursor.load(Ordering::Relaxed);
+                let remaining = self.len.saturating_sub(claimed);
+                (remaining / (2 * self.participants)).max(1)
+            }
+        }
+    }
+
+    /// Whether another helper could still get a chunk.
+    fn more_than_one_chunk_left(&self) -> bool {
+        // Relaxed: a hint; a recruit that finds nothing left just leaves.
+        let claimed = self.cursor.load(Ordering::Relaxed);
+        self.len.saturating_sub(claimed) > self.chunk_len()
+    }
+
+    /// Runs the body on `range`, recording a failure.
+    fn run(&self, range: Range<usize>) {
+        match catch_unwind(AssertUnwindSafe(|| (self.body)(range.clone()))) {
+            Ok(true) => {}
+            Ok(false) => self.fail(range, None),
+            Err(panic) => self.fail(range, Some(panic)),
+        }
+    }
+
+    #[cold]
+    fn fail(&self, range: Range<usize>, panic: Option<Panic>) {
+        // Relaxed: see `claim`.
+        self.stop.store(true, Ordering::Relaxed);
+        let extra = {
+            let mut failures = lock(&self.failures);
+            failures.ranges.push(range);
+            match (panic, &failures.panic) {
+                (Some(panic), None) => {
+                    failures.panic = Some(panic);
+                    None
+                }
+                (panic, _) => panic,
+            }
+        };
+        // Only the first panic reaches the caller. Dropping a payload runs
+        // user code that may itself panic: contain it here, outside the lock.
+        if let Some(extra) = extra {
+            if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(extra))) {
+                std::mem::forget(again);
+            }
+        }
+    }
+
+    /// Claims and runs chunks until none are left.
+    fn participate(&self) {
+        while let Some(range) = self.claim(self.chunk_len()) {
+            self.run(range);
+        }
+    }
+
+    /// The caller's solo start (adaptive chunking): runs batches of doubling
+    /// size until the work is done or it has run for [`PROMOTE_AFTER`].
+    /// Returns whether work is left.
+    fn solo_start(&self) -> bool {
+        #[cfg(not(loom))]
+        let started = std::time::Instant::now();
+        let mut batch = 1;
+        while let Some(range) = self.claim(batch) {
+            self.run(range);
+            // Under loom there is no clock: promote after the first batch,
+            // which is the interesting case for the model.
+            #[cfg(not(loom))]
+            if started.elapsed() < PROMOTE_AFTER {
+                batch *= 2;
+                continue;
+            }
+            // Relaxed: a hint, see `claim`.
+            return self.cursor.load(Ordering::Relaxed) < self.len;
+        }
+        false
+    }
+
+    fn into_outcome(self) -> Outcome {
+        let failures = match self.failures.into_inner() {
+            Ok(failures) => failures,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Relaxed: every claim happened before this point (the helpers left
+        // through the gate and latch), so this reads the final value.
+        let claimed = self.cursor.load(Ordering::Relaxed).min(self.len);
+        Outcome {
+            claimed,
+            failed: failures.ranges,
+            panic: failures.panic,
+        }
+    }
+}
+
+/// Runs `body` over the chunks of `0..len` on the caller and the workers of
+/// `registry`. `body` returns `false` to stop the call (it has recorded why).
+///
+/// Returns once no chunk is running any more.
+pub(crate) fn drive<B>(
+    registry: &Arc<Registry>,
+    len: usize,
+    chunking: Chunking,
+    body: &B,
+) -> Outcome
+where
+    B: Fn(Range<usize>) -> bool + Sync,
+{
+    let caller = WorkerThread::current();
+    let own_worker = caller.filter(|worker| worker.registry().same(registry));
+    // Workers of this pool that may help: all of them, but the caller itself.
+    let helpers = registry.threads() - usize::from(own_worker.is_some());
+    let drive = Drive {
+        len,
+        chunking,
+        participants: helpers + 1,
+        body,
+        cursor: CachePadded::new(AtomicUsize::new(0)),
+        stop: AtomicBool::new(false),
+        failures: Mutex::new(Failures::default()),
+    };
+
+    let work_left = match chunking {
+        _ if helpers == 0 => {
+            drive.participate();
+            false
+        }
+        Chunking::Adaptive => drive.solo_start(),
+        Chunking::Fixed(n) => len > n,
+    };
+    if work_left {
+        let latch = Latch::new(Waiter::current());
+        let ticket = Arc::new(Ticket {
+            gate: AtomicUsize::new(0),
+            recruits: AtomicUsize::new(helpers - 1),
+            drive: (&drive as *const Drive<'_, B>).cast(),
+            help: help::<B>,
+            latch: &latch,
+        });
+        // SAFETY: the ticket job owns one reference count (`into_raw`) that
+        // `Ticket::execute` takes back; `drive` and `latch` outlive every
+        // helper that enters, because we close the gate and wait below.
+        let job = unsafe { JobRef::new(Arc::into_raw(Arc::clone(&ticket))) };
+        match own_worker {
+            Some(worker) => worker.push(job),
+            None => registry.inject(job),
+        }
+        drive.participate();
+        if ticket.close() {
+            latch.wait();
+        }
+    } else {
+        drive.participate();
+    }
+    drive.into_outcome()
+}
+
+/// Gate bit: set by the caller when it no longer admits helpers.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
+/// A call's invitation to help, shared by the tickets queued for it.
+///
+/// `drive` and `latch` point into the caller's stack frame. They may be used
+/// only by a helper that has entered through `gate`: the caller does not
+/// return until the gate is closed and every helper has left.
+struct Ticket {
+    /// `CLOSED` | the number of helpers inside.
+    gate: AtomicUsize,
+    /// How many more tickets helpers may push.
+    recruits: AtomicUsize,
+    drive: *const (),
+    /// Runs `Drive::participate` (and recruits) for the erased drive type.
+    help: unsafe fn(*const (), &Arc<Ticket>),
+    latch: *const Latch,
+}
+
+// SAFETY: the raw pointers are only dereferenced by a helper inside the gate,
+// while the caller keeps the pointees alive; the pointees are `Sync` (a
+// `Drive` of a `Sync` body, a latch of atomics).
+unsafe impl Send for Ticket {}
+// SAFETY: as above.
+unsafe impl Sync for Ticket {}
+
+impl Ticket {
+    /// Enters the gate unless it is closed.
+    fn enter(&self) -> bool {
+        // Relaxed: entering publishes nothing, and the helper already sees
+        // the drive's initial state through the deque's push/steal.
+        let mut gate = self.gate.load(Ordering::Relaxed);
+        loop {
+            if gate & CLOSED != 0 {
+                return false;
+            }
+            match self.gate.compare_exchange_weak(
+                gate,
+                gate + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => gate = actual,
+            }
+        }
+    }
+
+    /// Leaves the gate; the last helper out of a closed gate sets the latch.
+    ///
+    /// # Safety
+    ///
+    /// The caller entered the gate and has not left it.
+    unsafe fn leave(&self) {
+        // AcqRel. Release: publishes this helper's chunk results to whoever
+        // observes the gate empty. Acquire: if we are the last, we have seen
+        // the earlier helpers' releases, and pass them on through the latch.
+        let before = self.gate.fetch_sub(1, Ordering::AcqRel);
+        if before == CLOSED | 1 {
+            // SAFETY: the gate was closed with us inside, so the caller waits
+            // on the latch and keeps it alive until it is set.
+            unsafe { Latch::set(self.latch) };
+        }
+    }
+
+    /// Closes the gate. Returns whether helpers are still inside, in which
+    /// case the last one to leave sets the latch.
+    fn close(&self) -> bool {
+        // AcqRel. Acquire: if nobody is inside, synchronizes with every
+        // helper's Release in `leave`, so their results are visible.
+        let before = self.gate.fetch_or(CLOSED, Ordering::AcqRel);
+        before != 0
+    }
+
+    /// Takes one recruit from the budget, if any is left.
+    fn take_recruit(&self) -> bool {
+        // Relaxed: a budget, guarding no data.
+        self.recruits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+impl Job for Ticket {
+    unsafe fn execute(this: *const Self) {
+        // SAFETY: the job was made by `Arc::into_raw` and runs once, so this
+        // takes back exactly the reference it owns.
+        let ticket = unsafe { Arc::from_raw(this) };
+        if ticket.enter() {
+            // SAFETY: inside the gate, `drive` is alive and of the type `help`
+            // was instantiated with.
+            unsafe { (ticket.help)(ticket.drive, &ticket) };
+            // SAFETY: we entered above.
+            unsafe { ticket.leave() };
+        }
+    }
+}
+
+/// A helper's part: recruit, then claim chunks.
+///
+/// # Safety
+///
+/// `drive` points to a live `Drive<B>`, and the calling helper is inside the
+/// ticket's gate.
+unsafe fn help<B>(drive: *const (), ticket: &Arc<Ticket>)
+where
+    B: Fn(Range<usize>) -> bool + Sync,
+{
+    // SAFETY: guaranteed by the caller.
+    let drive = unsafe { &*drive.cast::<Drive<'_, B>>() };
+    if let Some(worker) = WorkerThread::current() {
+        for _ in 0..2 {
+            if !drive.more_than_one_chunk_left() || !ticket.take_recruit() {
+                break;
+            }
+            // SAFETY: as in `drive`: the new job owns one reference count.
+            let job = unsafe { JobRef::new(Arc::into_raw(Arc::clone(ticket))) };
+            worker.push(job);
+        }
+    }
+    drive.participate();
+}

@@ -1,0 +1,41 @@
+//! # stealpool
+//!
+//! A work-stealing thread pool with an order-preserving, scoped parallel
+//! `map`, in the spirit of Python's `multiprocessing.Pool`.
+//!
+//! ```
+//! let pool = stealpool::Pool::new(4)?;
+//! assert_eq!(pool.map(&[1, 2, 3, 4, 5], |x| x * x), [1, 4, 9, 16, 25]);
+//! # Ok::<(), stealpool::BuildError>(())
+//! ```
+//!
+//! * [`Pool::map`] borrows its input and closure (no `'static`), keeps input
+//!   order, writes results in place and re-raises a panic of the closure on the
+//!   caller. The caller starts the work alone and recruits workers only once
+//!   the call has run long enough to pay for a wake-up, so a tiny call costs
+//!   about what its loop costs.
+//! * [`Pool::map_chunked`] takes an explicit chunk size, [`Pool::try_map`]
+//!   stops at the first error, [`Pool::for_each`] returns nothing.
+//! * Calls nest: a map called from inside the pool keeps its worker busy with
+//!   other work while it waits, and pools can call into each other.
+//!
+//! The engine (one deque per worker, a global injector, randomized stealing,
+//! a sleep protocol that loses no wake-up) is described in `docs/design.md`.
+
+mod builder;
+mod deque;
+mod drive;
+mod job;
+mod latch;
+mod map;
+mod pool;
+mod registry;
+mod rng;
+mod sleep;
+mod stats;
+mod sync;
+mod worker;
+
+pub use builder::{BuildError, PoolBuilder};
+pub use pool::Pool;
+pub use stats::Stats;

@@ -1,0 +1,158 @@
+//! The registry: the state that a pool's workers share, and the starting and
+//! stopping of its threads.
+//!
+//! A `Pool` owns an `Arc<Registry>` and the join handles; every worker holds an
+//! `Arc<Registry>` too, and so does any latch whose waiter is a worker (so a
+//! setter on another pool can still wake it).
+
+use crate::builder::PoolBuilder;
+use crate::deque::{Injector, Stealer, Worker};
+use crate::job::JobRef;
+use crate::sleep::Sleep;
+use crate::stats::{Stats, WorkerStats};
+use crate::sync::{thread, Arc, AtomicBool};
+use crate::worker::WorkerThread;
+use crate::BuildError;
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::Ordering;
+
+/// The shared state of one pool.
+pub(crate) struct Registry {
+    /// Work submitted from outside the pool.
+    injector: Injector<JobRef>,
+    /// The stealing ends of the workers' deques, by worker index.
+    stealers: Box<[Stealer<JobRef>]>,
+    sleep: Sleep,
+    /// Set once, when the pool is dropped: workers finish the queued work and
+    /// exit.
+    terminate: AtomicBool,
+    stats: Box<[CachePadded<WorkerStats>]>,
+}
+
+impl Registry {
+    /// Builds the registry and starts its worker threads.
+    ///
+    /// On failure, the threads already started are stopped and joined before
+    /// the error is returned (or the panic of a `thread_name` callback goes
+    /// on).
+    pub(crate) fn start(
+        builder: PoolBuilder,
+    ) -> Result<(Arc<Registry>, Vec<thread::JoinHandle<()>>), BuildError> {
+        let threads = builder.resolved_threads()?;
+        let deques: Vec<Worker<JobRef>> = (0..threads).map(|_| Worker::new_lifo()).collect();
+        let registry = Arc::new(Registry {
+            injector: Injector::new(),
+            stealers: deques.iter().map(Worker::stealer).collect(),
+            sleep: Sleep::new(threads),
+            terminate: AtomicBool::new(false),
+            stats: (0..threads).map(|_| CachePadded::default()).collect(),
+        });
+
+        // Stops and joins the started threads if we leave early, whether by
+        // an error or by a panicking `thread_name` callback.
+        let mut started = StartGuard {
+            registry: &registry,
+            handles: Vec::with_capacity(threads),
+        };
+        for (index, deque) in deques.into_iter().enumerate() {
+            let mut spawner = thread::Builder::new();
+            if let Some(name) = &builder.thread_name {
+                spawner = spawner.name(name(index));
+            }
+            if let Some(bytes) = builder.stack_size {
+                spawner = spawner.stack_size(bytes);
+            }
+            let worker_registry = Arc::clone(&registry);
+            let handle = spawner
+                .spawn(move || WorkerThread::run(deque, worker_registry, index))
+                .map_err(BuildError::Spawn)?;
+            started.handles.push(handle);
+        }
+        let handles = std::mem::take(&mut started.handles);
+        drop(started);
+        Ok((registry, handles))
+    }
+
+    /// The number of worker threads.
+    pub(crate) fn threads(&self) -> usize {
+        self.stealers.len()
+    }
+
+    pub(crate) fn sleep(&self) -> &Sleep {
+        &self.sleep
+    }
+
+    pub(crate) fn injector(&self) -> &Injector<JobRef> {
+        &self.injector
+    }
+
+    pub(crate) fn stealers(&self) -> &[Stealer<JobRef>] {
+        &self.stealers
+    }
+
+    pub(crate) fn worker_stats(&self, index: usize) -> &WorkerStats {
+        &self.stats[index]
+    }
+
+    /// Submits a job from outside the pool and wakes a worker for it.
+    pub(crate) fn inject(&self, job: JobRef) {
+        self.injector.push(job);
+        self.sleep.new_work();
+    }
+
+    /// Whether any queue of the pool holds a job. A racy snapshot: it is only
+    /// conclusive after the sleep protocol's fence (see `sleep.rs`).
+    pub(crate) fn has_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Whether the pool is shutting down.
+    pub(crate) fn terminating(&self) -> bool {
+        // Relaxed: a worker acts on the flag only to leave its main loop, and
+        // then drains the queues itself; no data is published through it.
+        self.terminate.load(Ordering::Relaxed)
+    }
+
+    /// Tells the workers to finish the queued work and exit.
+    pub(crate) fn terminate(&self) {
+        // Relaxed: `wake_all` starts with a SeqCst fence that orders this
+        // store before its look at the sleepers (see `sleep.rs`).
+        self.terminate.store(true, Ordering::Relaxed);
+        self.sleep.wake_all();
+    }
+
+    /// Sums the per-worker counters.
+    pub(crate) fn stats(&self) -> Stats {
+        let mut total = Stats::default();
+        for worker in self.stats.iter() {
+            worker.add_to(&mut total);
+        }
+        total.wakeups = self.sleep.wakeups();
+        total
+    }
+
+    /// Whether `self` and `other` are the same registry.
+    pub(crate) fn same(self: &Arc<Self>, other: &Arc<Self>) -> bool {
+        Arc::ptr_eq(self, other)
+    }
+}
+
+/// Joins the threads started so far unless defused by taking `handles`.
+struct StartGuard<'a> {
+    registry: &'a Arc<Registry>,
+    handles: Vec<thread::JoinHandle<()>>,
+}
+
+impl Drop for StartGuard<'_> {
+    fn drop(&mut self) {
+        if self.handles.is_empty() {
+            return;
+        }
+        self.registry.terminate();
+        for handle in self.handles.drain(..) {
+            // A worker never unwinds (jobs abort instead), so `join` only
+            // fails if the thread could not run at all: nothing to report.
+            let _ = handle.join();
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The synchronization facade: every atomic, lock, condition variable, thread,
+//! park and cell that the engine uses comes from here.
+//!
+//! Normally these are the `std` primitives. Under `--cfg loom` they are loom's
+//! model-checked twins, so the loom suite in `loom-tests/` explores exactly the
+//! code that ships (the approach of tokio's `src/loom/` module). Nothing in the
+//! engine may name `std::sync`, `std::thread` or `std::cell::UnsafeCell`
+//! directly; `.ci/run` greps `src/` to keep it that way.
+//!
+//! (`UnsafeCell` joins the facade with the first engine cell, the stack jobs of
+//! `join`.)
+//!
+//! The facade is deliberately thin: it only smooths over the API differences
+//! between `std` and loom (lock poisoning, `UnsafeCell` access), so that reading
+//! the engine tells you exactly which primitive runs.
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize};
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::thread::{self, Thread};
+    pub(crate) use std::thread_local;
+
+    /// Spins once, telling the CPU that this is a busy-wait loop.
+    #[inline(always)]
+    pub(crate) fn spin_hint() {
+        std::hint::spin_loop();
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
+    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use loom::thread::{self, Thread};
+    pub(crate) use loom::thread_local;
+
+    /// Under loom a busy-wait must yield, or the model never lets the thread
+    /// it waits for run.
+    #[inline(always)]
+    pub(crate) fn spin_hint() {
+        loom::thread::yield_now();
+    }
+}
+
+pub(crate) use imp::*;
+
+/// Locks `mutex`, ignoring poisoning.
+///
+/// Every mutex of the engine protects plain flags and queues whose invariants
+/// hold between statements (no user code runs while one is held), so a panic
+/// elsewhere cannot leave them half-updated and poisoning carries no
+/// information.
+#[inline]
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Waits on `condvar`, ignoring poisoning (see [`lock`]).
+#[inline]
+pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    match condvar.wait(guard) {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

@@ -1,0 +1,220 @@
+//! Worker threads: the main loop, the find-work order, and waiting on a latch
+//! while running other jobs.
+
+use crate::deque::{Steal, Worker};
+use crate::job::JobRef;
+use crate::latch::Latch;
+use crate::registry::Registry;
+use crate::rng::XorShift;
+use crate::stats::WorkerStats;
+use crate::sync::{spin_hint, thread, thread_local, Arc};
+use std::cell::Cell;
+use std::ptr;
+
+/// Idle rounds spent spinning (with exponential backoff) before yielding.
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 8;
+/// Idle rounds (spinning, then yielding) before a worker sleeps.
+#[cfg(not(loom))]
+const IDLE_ROUNDS: u32 = 24;
+// Under loom, idling is only more interleavings to explore.
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 0;
+#[cfg(loom)]
+const IDLE_ROUNDS: u32 = 1;
+
+#[cfg(not(loom))]
+thread_local! {
+    /// The worker running on this thread, or null.
+    static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
+}
+// loom's `thread_local!` takes no `const` initializer.
+#[cfg(loom)]
+thread_local! {
+    static CURRENT: Cell<*const WorkerThread> = Cell::new(ptr::null());
+}
+
+/// A condition a worker waits for while running other jobs.
+pub(crate) trait Probe {
+    /// Whether the wait is over.
+    fn done(&self) -> bool;
+}
+
+impl Probe for Latch {
+    fn done(&self) -> bool {
+        self.probe()
+    }
+}
+
+/// The main loop's condition: the pool is shutting down.
+struct Terminating<'a>(&'a Registry);
+
+impl Probe for Terminating<'_> {
+    fn done(&self) -> bool {
+        self.0.terminating()
+    }
+}
+
+/// The thread-local state of one worker.
+pub(crate) struct WorkerThread {
+    deque: Worker<crate::job::JobRef>,
+    registry: Arc<Registry>,
+    index: usize,
+    rng: XorShift,
+    /// Whether this worker counts itself as searching in the sleep counters.
+    searching: Cell<bool>,
+}
+
+impl WorkerThread {
+    /// The body of worker thread `index`.
+    pub(crate) fn run(deque: Worker<JobRef>, registry: Arc<Registry>, index: usize) {
+        let worker = WorkerThread {
+            deque,
+            registry,
+            index,
+            rng: XorShift::new(index),
+            searching: Cell::new(false),
+        };
+        CURRENT.with(|current| current.set(&worker));
+        worker.wait_until(&Terminating(&worker.registry));
+        // Shutdown: run everything still queued. Jobs may queue more jobs, so
+        // keep going until a full search finds nothing. Other workers drain
+        // their own deques the same way before they exit.
+        while let Some(job) = worker.find_work() {
+            worker.execute(job);
+        }
+        CURRENT.with(|current| current.set(ptr::null()));
+    }
+
+    /// The worker running on the calling thread, if any (of any pool).
+    #[inline]
+    pub(crate) fn current<'a>() -> Option<&'a WorkerThread> {
+        let worker = CURRENT.with(Cell::get);
+        // SAFETY: CURRENT points to the `WorkerThread` on this thread's stack
+        // in `run` and is reset before that frame ends; callers only use the
+        // reference on this thread, inside that frame.
+        unsafe { worker.as_ref() }
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    fn stats(&self) -> &WorkerStats {
+        self.registry.worker_stats(self.index)
+    }
+
+    /// Pushes a job on this worker's deque, where thieves can take it.
+    pub(crate) fn push(&self, job: JobRef) {
+        self.deque.push(job);
+        self.registry.sleep().new_work();
+    }
+
+    /// Runs a job on this worker.
+    #[inline]
+    pub(crate) fn execute(&self, job: JobRef) {
+        self.stats().jobs_run.add(1);
+        // SAFETY: every JobRef in the queues is alive until executed, and a
+        // job leaves the queues exactly once (pop or successful steal).
+        unsafe { job.execute() }
+    }
+
+    /// Finds a job: this worker's own deque first (newest first), then a batch
+    /// from the injector, then one job from another worker, starting at a
+    /// random victim. Retries while any source answered `Steal::Retry`.
+    pub(crate) fn find_work(&self) -> Option<JobRef> {
+        if let Some(job) = self.deque.pop() {
+            self.stats().local_pops.add(1);
+            return Some(job);
+        }
+        let stealers = self.registry.stealers();
+        let n = stealers.len();
+        loop {
+            let mut retry = false;
+            match self.registry.injector().steal_batch_and_pop(&self.deque) {
+                Steal::Success(job) => {
+                    self.stats().injector_steals.add(1);
+                    return Some(job);
+                }
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            if n > 1 {
+                let start = self.rng.below(n);
+                for offset in 0..n {
+                    let victim = (start + offset) % n;
+                    if victim == self.index {
+                        continue;
+                    }
+                    match stealers[victim].steal() {
+                        Steal::Success(job) => {
+                            self.stats().worker_steals.add(1);
+                            return Some(job);
+                        }
+                        Steal::Retry => retry = true,
+                        Steal::Empty => {}
+                    }
+                }
+            }
+            if !retry {
+                self.stats().failed_steals.add(1);
+                return None;
+            }
+        }
+    }
+
+    /// Runs other jobs until `probe` is done, sleeping when there are none.
+    pub(crate) fn wait_until<P: Probe + ?Sized>(&self, probe: &P) {
+        let mut idle_rounds = 0;
+        while !probe.done() {
+            if let Some(job) = self.find_work() {
+                self.stop_searching();
+                self.execute(job);
+                idle_rounds = 0;
+                continue;
+            }
+            if !self.searching.get() {
+                self.searching.set(true);
+                self.registry.sleep().start_searching();
+            }
+            if idle_rounds < IDLE_ROUNDS {
+                backoff(idle_rounds);
+                idle_rounds += 1;
+                continue;
+            }
+            let registry = &self.registry;
+            let blocked = registry
+                .sleep()
+                .sleep(self.index, || probe.done() || registry.has_work());
+            if blocked {
+                self.stats().parks.add(1);
+            }
+            idle_rounds = 0;
+        }
+        self.stop_searching();
+    }
+
+    /// Leaves the searching state, if in it (see `Sleep::stop_searching`).
+    fn stop_searching(&self) {
+        if self.searching.replace(false) {
+            let registry = &self.registry;
+            registry.sleep().stop_searching(|| registry.has_work());
+        }
+    }
+}
+
+/// Waits a little before the next search: exponentially longer spins at
+/// first, then yields of the time slice.
+fn backoff(round: u32) {
+    if round < SPIN_ROUNDS {
+        for _ in 0..1u32 << round {
+            spin_hint();
+        }
+    } else {
+        thread::yield_now();
+    }
+}
