@@ -29,13 +29,13 @@
 use crate::job::{Job, JobRef};
 use crate::latch::{Latch, Waiter};
 use crate::registry::Registry;
+use crate::sync::Ordering;
 use crate::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex};
 use crate::worker::WorkerThread;
 use crossbeam_utils::CachePadded;
 use std::any::Any;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 
 /// How long the caller runs alone before it asks for help: a few times the
 /// cost of waking a sleeping worker, so that a call too short to benefit from a
@@ -93,7 +93,7 @@ struct Drive<'a, B> {
     /// The most threads that may work at once (for guided chunk sizes).
     participants: usize,
     body: &'a B,
-    /// The next index to claim. Claims may push it past `len`.
+    /// The next index to claim; never past `len`.
     cursor: CachePadded<AtomicUsize>,
     /// Set after a failure: no new claims.
     stop: AtomicBool,
@@ -110,39 +110,49 @@ impl<B> Drive<'_, B>
 where
     B: Fn(Range<usize>) -> bool + Sync,
 {
-    /// Claims the next chunk of at most `want` indices.
+    /// Claims the next chunk: `size(remaining)` indices (at least one, at
+    /// most `remaining`) from the front of what is left.
     #[inline]
-    fn claim(&self, want: usize) -> Option<Range<usize>> {
+    fn claim(&self, size: impl Fn(usize) -> usize) -> Option<Range<usize>> {
         // Relaxed: a hint; a claim made just after another thread's failure
         // is still run and accounted for.
         if self.stop.load(Ordering::Relaxed) {
             return None;
         }
-        // Relaxed: the read-modify-write alone makes claims disjoint; the
-        // data the chunks write is published by the ticket gate and latch.
-        let start = self.cursor.fetch_add(want, Ordering::Relaxed);
-        (start < self.len).then(|| start..self.len.min(start + want))
+        // Relaxed throughout: the compare-exchange alone makes claims
+        // disjoint; the results the chunks write are published by the
+        // ticket's gate and latch. The cursor never passes `len`, so it
+        // cannot overflow even for a slice of `usize::MAX` zero-sized items.
+        let mut start = self.cursor.load(Ordering::Relaxed);
+        loop {
+            let remaining = self.len.checked_sub(start).filter(|&n| n > 0)?;
+            let end = start + size(remaining).clamp(1, remaining);
+            match self.cursor.compare_exchange_weak(
+                start,
+                end,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(start..end),
+                Err(actual) => start = actual,
+            }
+        }
     }
 
-    /// The size of the next claim after promotion.
+    /// The size of a claim after promotion, given what remains.
     #[inline]
-    fn chunk_len(&self) -> usize {
+    fn chunk_len(&self, remaining: usize) -> usize {
         match self.chunking {
             Chunking::Fixed(n) => n,
-            Chunking::Adaptive => {
-                // Relaxed: any recent value gives a reasonable size.
-                let claimed = self.cursor.load(Ordering::Relaxed);
-                let remaining = self.len.saturating_sub(claimed);
-                (remaining / (2 * self.participants)).max(1)
-            }
+            Chunking::Adaptive => remaining / (2 * self.participants),
         }
     }
 
     /// Whether another helper could still get a chunk.
     fn more_than_one_chunk_left(&self) -> bool {
         // Relaxed: a hint; a recruit that finds nothing left just leaves.
-        let claimed = self.cursor.load(Ordering::Relaxed);
-        self.len.saturating_sub(claimed) > self.chunk_len()
+        let remaining = self.len - self.cursor.load(Ordering::Relaxed);
+        remaining > self.chunk_len(remaining).max(1)
     }
 
     /// Runs the body on `range`, recording a failure.
@@ -180,7 +190,7 @@ where
 
     /// Claims and runs chunks until none are left.
     fn participate(&self) {
-        while let Some(range) = self.claim(self.chunk_len()) {
+        while let Some(range) = self.claim(|remaining| self.chunk_len(remaining)) {
             self.run(range);
         }
     }
@@ -191,14 +201,14 @@ where
     fn solo_start(&self) -> bool {
         #[cfg(not(loom))]
         let started = std::time::Instant::now();
-        let mut batch = 1;
-        while let Some(range) = self.claim(batch) {
+        let mut batch: usize = 1;
+        while let Some(range) = self.claim(|_| batch) {
             self.run(range);
             // Under loom there is no clock: promote after the first batch,
             // which is the interesting case for the model.
             #[cfg(not(loom))]
             if started.elapsed() < PROMOTE_AFTER {
-                batch *= 2;
+                batch = batch.saturating_mul(2);
                 continue;
             }
             // Relaxed: a hint, see `claim`.
@@ -214,7 +224,7 @@ where
         };
         // Relaxed: every claim happened before this point (the helpers left
         // through the gate and latch), so this reads the final value.
-        let claimed = self.cursor.load(Ordering::Relaxed).min(self.len);
+        let claimed = self.cursor.load(Ordering::Relaxed);
         Outcome {
             claimed,
             failed: failures.ranges,

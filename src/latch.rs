@@ -15,8 +15,8 @@
 //! touches nothing of the latch afterwards.
 
 use crate::registry::Registry;
+use crate::sync::Ordering;
 use crate::sync::{thread, Arc, AtomicBool, Thread};
-use std::sync::atomic::Ordering;
 
 /// How to wake the thread that waits on a latch.
 pub(crate) enum Waiter {

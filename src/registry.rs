@@ -10,11 +10,11 @@ use crate::deque::{Injector, Stealer, Worker};
 use crate::job::JobRef;
 use crate::sleep::Sleep;
 use crate::stats::{Stats, WorkerStats};
+use crate::sync::Ordering;
 use crate::sync::{thread, Arc, AtomicBool};
 use crate::worker::WorkerThread;
 use crate::BuildError;
 use crossbeam_utils::CachePadded;
-use std::sync::atomic::Ordering;
 
 /// The shared state of one pool.
 pub(crate) struct Registry {

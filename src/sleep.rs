@@ -25,9 +25,9 @@
 //! and only as many as there are jobs for.
 
 use crate::stats::StatCounter;
+use crate::sync::Ordering;
 use crate::sync::{fence, lock, wait, AtomicBool, AtomicUsize, Condvar, Mutex};
 use crossbeam_utils::CachePadded;
-use std::sync::atomic::Ordering;
 
 /// Bits of `counters` per field: the low half counts sleeping workers, the
 /// high half searching ones.
