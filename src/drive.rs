@@ -201,6 +201,7 @@ where
     fn solo_start(&self) -> bool {
         #[cfg(not(loom))]
         let started = std::time::Instant::now();
+        #[cfg_attr(loom, allow(unused_mut))]
         let mut batch: usize = 1;
         while let Some(range) = self.claim(|_| batch) {
             self.run(range);

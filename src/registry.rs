@@ -132,8 +132,8 @@ impl Registry {
     }
 
     /// Whether `self` and `other` are the same registry.
-    pub(crate) fn same(self: &Arc<Self>, other: &Arc<Self>) -> bool {
-        Arc::ptr_eq(self, other)
+    pub(crate) fn same(&self, other: &Registry) -> bool {
+        std::ptr::eq(self, other)
     }
 }
 
