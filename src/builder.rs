@@ -5,6 +5,7 @@ use crate::Pool;
 use std::fmt;
 
 type NameFn = dyn Fn(usize) -> String + Send + Sync;
+pub(crate) type HookFn = dyn Fn(usize) + Send + Sync;
 
 /// Configures a [`Pool`] before it starts its threads.
 ///
@@ -21,6 +22,8 @@ pub struct PoolBuilder {
     threads: Option<usize>,
     pub(crate) thread_name: Option<Box<NameFn>>,
     pub(crate) stack_size: Option<usize>,
+    pub(crate) on_start: Option<Box<HookFn>>,
+    pub(crate) on_exit: Option<Box<HookFn>>,
 }
 
 impl fmt::Debug for PoolBuilder {
@@ -29,6 +32,8 @@ impl fmt::Debug for PoolBuilder {
             .field("threads", &self.threads)
             .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
             .field("stack_size", &self.stack_size)
+            .field("on_thread_start", &self.on_start.as_ref().map(|_| ".."))
+            .field("on_thread_exit", &self.on_exit.as_ref().map(|_| ".."))
             .finish()
     }
 }
@@ -39,6 +44,8 @@ impl PoolBuilder {
             threads: None,
             thread_name: None,
             stack_size: None,
+            on_start: None,
+            on_exit: None,
         }
     }
 
@@ -94,6 +101,63 @@ impl PoolBuilder {
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `f(i)` on worker `i` when it starts, before its first job (Python's
+    /// `initializer`): the place to set up thread-local state that the jobs
+    /// on that worker will see.
+    ///
+    /// A panic in `f` is caught and reported on standard error; the worker
+    /// goes on.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&started);
+    /// let pool = stealpool::Pool::builder()
+    ///     .threads(2)
+    ///     .on_thread_start(move |_index| {
+    ///         counter.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()?;
+    /// drop(pool); // joins the workers, so both hooks have run
+    /// assert_eq!(started.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn on_thread_start<F>(mut self, f: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.on_start = Some(Box::new(f));
+        self
+    }
+
+    /// Runs `f(i)` on worker `i` when it stops, after its last job (when the
+    /// pool is dropped). A panic in `f` is caught and reported on standard
+    /// error.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let exited = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&exited);
+    /// let pool = stealpool::Pool::builder()
+    ///     .threads(3)
+    ///     .on_thread_exit(move |_index| {
+    ///         counter.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()?;
+    /// drop(pool);
+    /// assert_eq!(exited.load(Ordering::SeqCst), 3);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn on_thread_exit<F>(mut self, f: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.on_exit = Some(Box::new(f));
         self
     }
 

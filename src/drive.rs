@@ -1,8 +1,8 @@
 //! The parallel loop under the `map` family: runs a body over the chunks of an
 //! index range, on the caller and on whichever workers come to help.
 //!
-//! 1. **The caller starts alone.** It claims batches of 1, 2, 4, ... indices
-//!    and looks at the clock after each. A call that is over before
+//! 1. **The caller starts alone.** It claims batches of 1, 3, 12, 48, ...
+//!    indices and looks at the clock after each. A call that is over before
 //!    [`PROMOTE_AFTER`] never touches another thread: a small call costs what
 //!    its loop costs, plus a few clock reads.
 //! 2. **Promotion.** Once the call has run that long, the caller publishes a
@@ -195,7 +195,7 @@ where
         }
     }
 
-    /// The caller's solo start (adaptive chunking): runs batches of doubling
+    /// The caller's solo start (adaptive chunking): runs batches of growing
     /// size until the work is done or it has run for [`PROMOTE_AFTER`].
     /// Returns whether work is left.
     fn solo_start(&self) -> bool {
@@ -209,7 +209,10 @@ where
             // which is the interesting case for the model.
             #[cfg(not(loom))]
             if started.elapsed() < PROMOTE_AFTER {
-                batch = batch.saturating_mul(2);
+                // 1, 3, 12, 48, ...: the clock is read after 1, 4, 16, 64, ...
+                // items, so an expensive first item recruits help at once,
+                // and a small call reads the clock only a few times.
+                batch = batch.saturating_mul(if batch == 1 { 3 } else { 4 });
                 continue;
             }
             // Relaxed: a hint, see `claim`.
@@ -247,10 +250,11 @@ pub(crate) fn drive<B>(
 where
     B: Fn(Range<usize>) -> bool + Sync,
 {
-    let caller = WorkerThread::current();
-    let own_worker = caller.filter(|worker| worker.registry().same(registry));
-    // Workers of this pool that may help: all of them, but the caller itself.
-    let helpers = registry.threads() - usize::from(own_worker.is_some());
+    let own_worker = WorkerThread::current().filter(|worker| worker.registry().same(registry));
+    // At most `threads` threads work on a call at once, the caller included
+    // (whether it is one of the pool's workers or not): a pool sized to leave
+    // a core free does so, and efficiency figures compare like with like.
+    let helpers = registry.threads() - 1;
     let drive = Drive {
         len,
         chunking,
@@ -270,7 +274,7 @@ where
         Chunking::Fixed(n) => len > n,
     };
     if work_left {
-        let latch = Latch::new(Waiter::current());
+        let latch = Latch::new(Waiter::current_for(registry));
         let ticket = Arc::new(Ticket {
             gate: AtomicUsize::new(0),
             recruits: AtomicUsize::new(helpers - 1),

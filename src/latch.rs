@@ -5,7 +5,9 @@
 //!
 //! - a **worker** of some pool keeps running that pool's jobs while it waits
 //!   (`WorkerThread::wait_until`), and sleeps through the pool's sleep protocol
-//!   when it runs out; setting the latch wakes that exact worker.
+//!   when it runs out; setting the latch wakes that exact worker. When the
+//!   setter is sure to be a worker of the same pool, the waiter is just an
+//!   index; otherwise it carries the waiting worker's registry.
 //! - a **plain thread** (outside every pool) has nothing to run and parks;
 //!   setting the latch unparks it.
 //!
@@ -15,16 +17,21 @@
 //! touches nothing of the latch afterwards.
 
 use crate::registry::Registry;
-use crate::sync::Ordering;
-use crate::sync::{thread, Arc, AtomicBool, Thread};
+use crate::sync::{lock, thread, Arc, AtomicBool, Mutex, Ordering, Thread};
+use crate::worker::WorkerThread;
 
 /// How to wake the thread that waits on a latch.
+#[derive(Clone)]
 pub(crate) enum Waiter {
-    /// Worker `index` of `registry`: it sleeps on its own slot of the
-    /// registry's sleep state.
-    Worker {
-        /// The registry the waiting worker belongs to (not necessarily the one
-        /// whose job sets the latch: see cross-pool calls in `pool.rs`).
+    /// Worker `index` of the pool whose workers set the latch. The setter
+    /// finds the registry through its own thread, so making this waiter costs
+    /// nothing (no reference count): it is the waiter of `join`'s hot path.
+    Worker(usize),
+    /// Worker `index` of `registry`, which may be another pool than the
+    /// setter's (a cross-pool call) or unknown in advance (`Task::join`).
+    ForeignWorker {
+        /// The registry the waiting worker belongs to; holding it keeps it
+        /// alive until the waiter is woken.
         registry: Arc<Registry>,
         /// The waiting worker's index in `registry`.
         index: usize,
@@ -34,15 +41,63 @@ pub(crate) enum Waiter {
 }
 
 impl Waiter {
-    /// The waiter for the calling thread: its worker slot if it is a worker of
-    /// any pool, otherwise the thread itself.
-    pub(crate) fn current() -> Waiter {
-        match crate::worker::WorkerThread::current() {
-            Some(worker) => Waiter::Worker {
+    /// The waiter for the calling thread, for a latch that only workers of
+    /// `registry` (or the caller itself) will set.
+    pub(crate) fn current_for(registry: &Registry) -> Waiter {
+        match WorkerThread::current() {
+            Some(worker) if worker.registry().same(registry) => Waiter::Worker(worker.index()),
+            Some(worker) => Waiter::ForeignWorker {
                 registry: Arc::clone(worker.registry()),
                 index: worker.index(),
             },
             None => Waiter::Thread(thread::current()),
+        }
+    }
+
+    /// The waiter for the calling thread, for a latch that any thread may set.
+    pub(crate) fn current() -> Waiter {
+        match WorkerThread::current() {
+            Some(worker) => Waiter::ForeignWorker {
+                registry: Arc::clone(worker.registry()),
+                index: worker.index(),
+            },
+            None => Waiter::Thread(thread::current()),
+        }
+    }
+
+    /// Wakes the waiter, after the condition it waits for was published.
+    fn wake(self) {
+        match self {
+            Waiter::Worker(index) => match WorkerThread::current() {
+                Some(setter) => setter.registry().sleep().wake_worker_for_latch(index),
+                // Only a worker of the waiter's pool may set such a latch.
+                None => unreachable!("a worker latch set outside its pool"),
+            },
+            Waiter::ForeignWorker { registry, index } => {
+                registry.sleep().wake_worker_for_latch(index);
+            }
+            // `unpark` after the store cannot be lost: the park token is
+            // kept if the waiter has not parked yet.
+            Waiter::Thread(thread) => thread.unpark(),
+        }
+    }
+
+    /// Blocks until `probe` is done: a worker runs other jobs of its pool
+    /// meanwhile, a plain thread parks.
+    fn wait_until(&self, probe: &impl crate::worker::Probe) {
+        match self {
+            Waiter::Worker(_) | Waiter::ForeignWorker { .. } => match WorkerThread::current() {
+                Some(worker) => worker.wait_until(probe),
+                None => unreachable!("a worker latch waited on outside its worker"),
+            },
+            Waiter::Thread(_) => {
+                // `park` may return spuriously, and an unpark may be left
+                // over from an earlier latch of this thread: only the probe
+                // counts.
+                while !probe.done() {
+                    thread::park();
+                }
+            }
         }
     }
 }
@@ -81,44 +136,72 @@ impl Latch {
     pub(crate) unsafe fn set(this: *const Latch) {
         // SAFETY: the caller guarantees `this` is alive until we publish.
         let latch = unsafe { &*this };
-        match &latch.waiter {
-            Waiter::Worker { registry, index } => {
-                // Keep the waiter's registry alive across the wake-up: once the
-                // flag is set, the waiter may return and drop its own handle.
-                let registry = Arc::clone(registry);
-                let index = *index;
-                // Release: publishes the setter's writes (results) to the
-                // waiter's Acquire `probe`.
-                latch.set.store(true, Ordering::Release);
-                registry.sleep().wake_worker_for_latch(index);
-            }
-            Waiter::Thread(thread) => {
-                let thread = thread.clone();
-                // Release: as above. `unpark` after the store cannot be lost:
-                // the park token is kept if the waiter has not parked yet.
-                latch.set.store(true, Ordering::Release);
-                thread.unpark();
-            }
+        // Copy out how to wake the waiter first: once the flag is set, the
+        // waiter may return and free the latch (and drop its own handles).
+        let waiter = latch.waiter.clone();
+        // Release: publishes the setter's writes (results) to the waiter's
+        // Acquire `probe`.
+        latch.set.store(true, Ordering::Release);
+        waiter.wake();
+    }
+
+    /// Blocks the calling thread, which must be the latch's waiter, until the
+    /// latch is set: a worker runs other jobs meanwhile, a plain thread parks.
+    pub(crate) fn wait(&self) {
+        self.waiter.wait_until(self);
+    }
+}
+
+/// A one-shot flag whose waiter registers late, and may be any thread: the
+/// completion of a spawned task, which whoever holds the `Task` may join.
+pub(crate) struct LateLatch {
+    set: AtomicBool,
+    waiter: Mutex<Option<Waiter>>,
+}
+
+impl crate::worker::Probe for LateLatch {
+    fn done(&self) -> bool {
+        self.probe()
+    }
+}
+
+impl LateLatch {
+    pub(crate) fn new() -> LateLatch {
+        LateLatch {
+            set: AtomicBool::new(false),
+            waiter: Mutex::new(None),
         }
     }
 
-    /// Blocks the calling thread until the latch is set, in the way its waiter
-    /// kind requires: a worker runs other jobs, a plain thread parks.
+    /// Whether the latch is set (with the setter's writes visible).
+    pub(crate) fn probe(&self) -> bool {
+        // Acquire: pairs with the Release store in `set`.
+        self.set.load(Ordering::Acquire)
+    }
+
+    /// Sets the latch and wakes the waiter, if one has registered.
     ///
-    /// The calling thread must be the latch's waiter.
-    pub(crate) fn wait(&self) {
-        match &self.waiter {
-            Waiter::Worker { .. } => match crate::worker::WorkerThread::current() {
-                Some(worker) => worker.wait_until(self),
-                None => unreachable!("a worker latch waited on outside its worker"),
-            },
-            Waiter::Thread(_) => {
-                // `park` may return spuriously, and an unpark may arrive from
-                // an earlier latch of this thread: only the flag counts.
-                while !self.probe() {
-                    thread::park();
-                }
-            }
+    /// The latch lives in shared, reference-counted memory, so unlike
+    /// [`Latch::set`] this may touch it after publishing.
+    pub(crate) fn set(&self) {
+        // Release: publishes the result to `probe`. A waiter that registers
+        // after our look at `waiter` below locked the mutex after us, so it
+        // sees this store when it probes; one that registered before is
+        // found and woken.
+        self.set.store(true, Ordering::Release);
+        let waiter = lock(&self.waiter).take();
+        if let Some(waiter) = waiter {
+            waiter.wake();
         }
+    }
+
+    /// Blocks the calling thread until the latch is set (see [`Latch::wait`]).
+    pub(crate) fn wait(&self) {
+        if self.probe() {
+            return;
+        }
+        let waiter = Waiter::current();
+        *lock(&self.waiter) = Some(waiter.clone());
+        waiter.wait_until(self);
     }
 }

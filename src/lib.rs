@@ -25,17 +25,29 @@
 mod builder;
 mod deque;
 mod drive;
+mod global;
 mod job;
+mod join;
 mod latch;
 mod map;
 mod pool;
 mod registry;
 mod rng;
+mod scope;
 mod sleep;
 mod stats;
 mod sync;
+mod task;
 mod worker;
 
+// Hooks for the loom models in `loom-tests/` (only under `--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_api;
+
 pub use builder::{BuildError, PoolBuilder};
+pub use global::{current_thread_index, global};
 pub use pool::Pool;
+pub use scope::Scope;
 pub use stats::Stats;
+pub use task::Task;

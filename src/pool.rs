@@ -69,6 +69,16 @@ impl Pool {
         Ok(Pool { registry, handles })
     }
 
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The calling thread's worker, if it is one of this pool's.
+    #[inline]
+    pub(crate) fn own_worker<'a>(&self) -> Option<&'a WorkerThread> {
+        WorkerThread::current().filter(|worker| worker.registry().same(&self.registry))
+    }
+
     /// The number of worker threads.
     ///
     /// ```
@@ -101,6 +111,11 @@ impl Pool {
     /// enough for that to pay off, so a small call costs about what a plain
     /// loop costs; after that, chunks are sized adaptively for both uniform
     /// and skewed per-item costs.
+    ///
+    /// At most [`threads`](Self::threads) threads work on one call at once,
+    /// the calling thread included: from outside the pool, the caller and up
+    /// to `threads - 1` workers (so a 1-thread pool runs an outside call on
+    /// the caller alone).
     ///
     /// Called from one of this pool's workers (a nested map), the caller keeps
     /// running other jobs while it waits; called from a worker of another

@@ -5,7 +5,7 @@
 //! `Arc<Registry>` too, and so does any latch whose waiter is a worker (so a
 //! setter on another pool can still wake it).
 
-use crate::builder::PoolBuilder;
+use crate::builder::{HookFn, PoolBuilder};
 use crate::deque::{Injector, Stealer, Worker};
 use crate::job::JobRef;
 use crate::sleep::Sleep;
@@ -27,6 +27,9 @@ pub(crate) struct Registry {
     /// exit.
     terminate: AtomicBool,
     stats: Box<[CachePadded<WorkerStats>]>,
+    /// The builder's `on_thread_start` and `on_thread_exit` hooks.
+    pub(crate) on_start: Option<Box<HookFn>>,
+    pub(crate) on_exit: Option<Box<HookFn>>,
 }
 
 impl Registry {
@@ -36,7 +39,7 @@ impl Registry {
     /// the error is returned (or the panic of a `thread_name` callback goes
     /// on).
     pub(crate) fn start(
-        builder: PoolBuilder,
+        mut builder: PoolBuilder,
     ) -> Result<(Arc<Registry>, Vec<thread::JoinHandle<()>>), BuildError> {
         let threads = builder.resolved_threads()?;
         let deques: Vec<Worker<JobRef>> = (0..threads).map(|_| Worker::new_lifo()).collect();
@@ -46,6 +49,8 @@ impl Registry {
             sleep: Sleep::new(threads),
             terminate: AtomicBool::new(false),
             stats: (0..threads).map(|_| CachePadded::default()).collect(),
+            on_start: builder.on_start.take(),
+            on_exit: builder.on_exit.take(),
         });
 
         // Stops and joins the started threads if we leave early, whether by
@@ -98,6 +103,16 @@ impl Registry {
     pub(crate) fn inject(&self, job: JobRef) {
         self.injector.push(job);
         self.sleep.new_work();
+    }
+
+    /// Submits a job: on the calling worker's deque if it is one of this
+    /// pool's workers (where other workers may steal it), otherwise on the
+    /// injector.
+    pub(crate) fn submit(&self, job: JobRef) {
+        match WorkerThread::current() {
+            Some(worker) if worker.registry().same(self) => worker.push(job),
+            _ => self.inject(job),
+        }
     }
 
     /// Whether any queue of the pool holds a job. A racy snapshot: it is only

@@ -7,9 +7,6 @@
 //! engine may name `std::sync`, `std::thread` or `std::cell::UnsafeCell`
 //! directly; `.ci/run` greps `src/` to keep it that way.
 //!
-//! (`UnsafeCell` joins the facade with the first engine cell, the stack jobs of
-//! `join`.)
-//!
 //! The facade is deliberately thin: it only smooths over the API differences
 //! between `std` and loom (lock poisoning, `UnsafeCell` access), so that reading
 //! the engine tells you exactly which primitive runs.
@@ -21,6 +18,24 @@ mod imp {
     pub(crate) use std::thread::{self, Thread};
     pub(crate) use std::thread_local;
 
+    /// `std::cell::UnsafeCell` behind loom's closure-based access API, so that
+    /// under loom every access to a cell is checked for data races.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Runs `f` with a mutable pointer to the contents; whoever
+        /// dereferences it upholds the aliasing rules.
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
     /// Spins once, telling the CPU that this is a busy-wait loop.
     #[inline(always)]
     pub(crate) fn spin_hint() {
@@ -30,6 +45,7 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
+    pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use loom::thread::{self, Thread};
@@ -44,6 +60,10 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// The global pool's cell. Lazy initialization is not part of the scheduler's
+/// protocol, so it is `std`'s even under loom (which has no `OnceLock`).
+pub(crate) use std::sync::OnceLock;
 
 /// Locks `mutex`, ignoring poisoning.
 ///

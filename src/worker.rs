@@ -3,7 +3,9 @@
 
 use crate::deque::{Steal, Worker};
 use crate::job::JobRef;
+use crate::join::JoinStack;
 use crate::latch::Latch;
+use crate::builder::HookFn;
 use crate::registry::Registry;
 use crate::rng::XorShift;
 use crate::stats::WorkerStats;
@@ -63,6 +65,7 @@ pub(crate) struct WorkerThread {
     rng: XorShift,
     /// Whether this worker counts itself as searching in the sleep counters.
     searching: Cell<bool>,
+    joins: JoinStack,
 }
 
 impl WorkerThread {
@@ -74,8 +77,10 @@ impl WorkerThread {
             index,
             rng: XorShift::new(index),
             searching: Cell::new(false),
+            joins: JoinStack::new(),
         };
         CURRENT.with(|current| current.set(&worker));
+        run_hook("on_thread_start", worker.registry.on_start.as_deref(), index);
         worker.wait_until(&Terminating(&worker.registry));
         // Shutdown: run everything still queued. Jobs may queue more jobs, so
         // keep going until a full search finds nothing. Other workers drain
@@ -83,6 +88,7 @@ impl WorkerThread {
         while let Some(job) = worker.find_work() {
             worker.execute(job);
         }
+        run_hook("on_thread_exit", worker.registry.on_exit.as_deref(), index);
         CURRENT.with(|current| current.set(ptr::null()));
     }
 
@@ -102,6 +108,10 @@ impl WorkerThread {
 
     pub(crate) fn index(&self) -> usize {
         self.index
+    }
+
+    pub(crate) fn joins(&self) -> &JoinStack {
+        &self.joins
     }
 
     fn stats(&self) -> &WorkerStats {
@@ -167,6 +177,32 @@ impl WorkerThread {
         }
     }
 
+    /// Takes the job `id` back from this worker's deque to run it inline,
+    /// running the jobs pushed after it on the way. Returns `false` if it was
+    /// stolen instead, after waiting (and running other jobs) until `latch`,
+    /// the stolen job's latch, is set.
+    pub(crate) fn take_back(&self, latch: &Latch, id: *const ()) -> bool {
+        loop {
+            if latch.probe() {
+                return false;
+            }
+            match self.deque.pop() {
+                Some(job) if job.id() == id => {
+                    self.stats().local_pops.add(1);
+                    return true;
+                }
+                Some(job) => {
+                    self.stats().local_pops.add(1);
+                    self.execute(job);
+                }
+                None => {
+                    self.wait_until(latch);
+                    return false;
+                }
+            }
+        }
+    }
+
     /// Runs other jobs until `probe` is done, sleeping when there are none.
     pub(crate) fn wait_until<P: Probe + ?Sized>(&self, probe: &P) {
         let mut idle_rounds = 0;
@@ -203,6 +239,23 @@ impl WorkerThread {
         if self.searching.replace(false) {
             let registry = &self.registry;
             registry.sleep().stop_searching(|| registry.has_work());
+        }
+    }
+}
+
+/// Runs a builder hook on worker `index`, containing a panic: a worker that
+/// unwound would strand the jobs in its deque.
+fn run_hook(name: &str, hook: Option<&HookFn>, index: usize) {
+    let Some(hook) = hook else { return };
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(index))) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a non-string payload");
+        eprintln!("stealpool: the {name} hook panicked on worker {index}: {message}");
+        if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(panic))) {
+            std::mem::forget(again);
         }
     }
 }

@@ -1,0 +1,393 @@
+//! `Pool::join` and `Pool::apply`.
+//!
+//! `join(a, b)` on a worker does not push `b` on the deque (rayon does, at a
+//! cost of a fence and two deque operations per call). It records `b` on the
+//! worker's private **pending stack**, runs `a`, and pops `b` back: when
+//! nobody was told about `b`, that is a few loads and stores, and `b` runs
+//! inline. Every [`HEARTBEAT`], at a join, the worker **promotes** the *oldest*
+//! pending `b` (the root of the largest unexplored subtree) to its deque,
+//! where thieves can steal it. This is the heartbeat scheduling of spice and
+//! chili, without a heartbeat thread: joins look at the clock now and then,
+//! with a stride that adapts so the clock is read a few times per heartbeat
+//! whatever the grain of the recursion.
+//!
+//! A promoted `b` is a `StackJob` with a latch. When its join ends, the worker
+//! pops its deque until it finds `b` (running whatever else it pops), and runs
+//! `b` inline; if the deque runs dry, `b` was stolen, and the worker waits on
+//! the latch, running other jobs.
+
+use crate::job::{JobRef, StackJob};
+use crate::latch::{Latch, Waiter};
+use crate::worker::WorkerThread;
+use crate::Pool;
+use std::cell::Cell;
+use std::mem::MaybeUninit;
+
+/// How often a busy worker exposes its oldest pending join to thieves.
+#[cfg(not(loom))]
+pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// The type-erased head of a pending join, linked through the stack frames
+/// of the joins that are running on a worker, newest first.
+struct JoinFrame {
+    /// The next older pending join, or null.
+    older: *const JoinFrame,
+    /// Whether a heartbeat turned `b` into a job on the deque.
+    promoted: Cell<bool>,
+    /// Turns the frame's `b` into a stealable job (see [`promote`]).
+    promote: unsafe fn(*const JoinFrame, usize) -> JobRef,
+}
+
+/// A pending join: `b`, and room for the job it becomes if promoted. Until
+/// then nothing but the owning worker knows about it, so the common path
+/// initializes no latch or result slot and has no drop glue.
+#[repr(C)]
+struct PendingJoin<B, RB> {
+    /// First, so that a `*const JoinFrame` is a `*const PendingJoin`.
+    head: JoinFrame,
+    /// `b`, until taken to run inline or moved into `job` by a promotion.
+    b: Cell<Option<B>>,
+    /// The stealable job, initialized by a promotion.
+    job: Cell<MaybeUninit<StackJob<B, RB>>>,
+}
+
+impl<B, RB> PendingJoin<B, RB>
+where
+    B: FnOnce() -> RB + Send,
+    RB: Send,
+{
+    fn job_ptr(&self) -> *mut StackJob<B, RB> {
+        // `MaybeUninit<T>` has the layout of `T`.
+        self.job.as_ptr().cast()
+    }
+
+    /// Takes `b` back to run it inline (never promoted).
+    fn take_b(&self) -> B {
+        match self.b.take() {
+            Some(b) => b,
+            None => unreachable!("a join's b was taken twice"),
+        }
+    }
+
+    /// Moves the promoted job out of the frame, once it can no longer run
+    /// elsewhere (taken back from the deque, or its latch set).
+    ///
+    /// # Safety
+    ///
+    /// The join was promoted, and this is called once.
+    unsafe fn take_job(&self) -> StackJob<B, RB> {
+        // SAFETY: a promotion initialized the job; it is read out once.
+        unsafe { self.job_ptr().read() }
+    }
+}
+
+/// Promotes a pending join: moves its `b` into a `StackJob` in the frame's
+/// spare room, whose latch will wake worker `index`.
+///
+/// # Safety
+///
+/// `head` is the head of a live, unpromoted `PendingJoin<B, RB>` of the
+/// calling worker, and `index` is that worker's index.
+unsafe fn promote<B, RB>(head: *const JoinFrame, index: usize) -> JobRef
+where
+    B: FnOnce() -> RB + Send,
+    RB: Send,
+{
+    // SAFETY: `PendingJoin` is `repr(C)` with the head first.
+    let pending = unsafe { &*head.cast::<PendingJoin<B, RB>>() };
+    let job = StackJob::new(pending.take_b(), Latch::new(Waiter::Worker(index)));
+    // SAFETY: the room is ours to initialize (an unpromoted frame's job slot
+    // is uninitialized); the join reads it back exactly once.
+    unsafe {
+        pending.job_ptr().write(job);
+        (*pending.job_ptr()).as_job_ref()
+    }
+}
+
+/// A worker's pending joins and its heartbeat clock.
+///
+/// The pending joins form a list through the joins' stack frames (no
+/// allocation, two writes to push or pop). Promotion always takes the oldest
+/// unpromoted join, so the promoted joins are a contiguous run at the old end
+/// of the list.
+pub(crate) struct JoinStack {
+    /// The newest pending join, or null.
+    newest: Cell<*const JoinFrame>,
+    /// Joins left before the next look at the clock.
+    countdown: Cell<u32>,
+    /// Joins between looks at the clock, adapted to the grain of the work.
+    #[cfg(not(loom))]
+    stride: Cell<u32>,
+    #[cfg(not(loom))]
+    last_look: Cell<Option<std::time::Instant>>,
+    #[cfg(not(loom))]
+    last_beat: Cell<Option<std::time::Instant>>,
+}
+
+impl JoinStack {
+    pub(crate) fn new() -> JoinStack {
+        JoinStack {
+            newest: Cell::new(std::ptr::null()),
+            countdown: Cell::new(1),
+            #[cfg(not(loom))]
+            stride: Cell::new(1),
+            #[cfg(not(loom))]
+            last_look: Cell::new(None),
+            #[cfg(not(loom))]
+            last_beat: Cell::new(None),
+        }
+    }
+
+    /// Links `frame` as the newest pending join; returns whether it is time
+    /// to look at the clock.
+    #[inline(always)]
+    fn push(&self, frame: &JoinFrame) -> bool {
+        if frame.older.is_null() {
+            // An outermost join looks at the clock at once, so that the first
+            // join of a fresh computation is offered to thieves immediately.
+            self.countdown.set(1);
+        }
+        self.newest.set(frame);
+        let left = self.countdown.get() - 1;
+        self.countdown.set(left);
+        left == 0
+    }
+
+    /// Unlinks `frame`, the newest pending join; returns whether it had been
+    /// promoted.
+    #[inline(always)]
+    fn pop(&self, frame: &JoinFrame) -> bool {
+        self.newest.set(frame.older);
+        frame.promoted.get()
+    }
+
+    /// The slow path of a join that looked at the clock: adapts the stride
+    /// and, if a heartbeat is due, returns the oldest pending join to promote.
+    #[cold]
+    #[inline(never)]
+    fn beat(&self, index: usize) -> Option<JobRef> {
+        #[cfg(not(loom))]
+        {
+            let now = std::time::Instant::now();
+            let stride = self.stride.get();
+            let stride = match self.last_look.get() {
+                Some(last) if now - last < HEARTBEAT / 8 => stride.saturating_mul(2).min(1 << 16),
+                Some(last) if now - last > HEARTBEAT / 2 => (stride / 2).max(1),
+                _ => stride,
+            };
+            self.stride.set(stride);
+            self.countdown.set(stride);
+            self.last_look.set(Some(now));
+            if self.last_beat.get().is_some_and(|beat| now - beat < HEARTBEAT) {
+                return None;
+            }
+            self.last_beat.set(Some(now));
+        }
+        // Under loom there is no clock: every join promotes, so the models
+        // explore both the taken-back and the stolen path.
+        #[cfg(loom)]
+        self.countdown.set(1);
+        // Walk from the newest join to the first promoted one: the last
+        // unpromoted join on the way is the oldest.
+        let mut oldest: Option<&JoinFrame> = None;
+        let mut frame = self.newest.get();
+        // SAFETY: every linked frame is alive: a join unlinks its frame
+        // before leaving its stack frame, and joins nest.
+        while let Some(current) = unsafe { frame.as_ref() } {
+            if current.promoted.get() {
+                break;
+            }
+            oldest = Some(current);
+            frame = current.older;
+        }
+        let oldest = oldest?;
+        oldest.promoted.set(true);
+        // SAFETY: the frame is alive and unpromoted until now, and this
+        // worker is `index`, the owner of every frame in its list. The job
+        // stays in the frame until its join has taken it back or seen its
+        // latch set.
+        Some(unsafe { (oldest.promote)(oldest, index) })
+    }
+}
+
+/// `join` on a worker of the pool.
+pub(crate) fn join_on_worker<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    let joins = worker.joins();
+    let pending = PendingJoin::<B, RB> {
+        head: JoinFrame {
+            older: joins.newest.get(),
+            promoted: Cell::new(false),
+            promote: promote::<B, RB>,
+        },
+        b: Cell::new(Some(b)),
+        job: Cell::new(MaybeUninit::uninit()),
+    };
+    if joins.push(&pending.head) {
+        if let Some(oldest) = joins.beat(worker.index()) {
+            worker.push(oldest);
+        }
+    }
+    // If `a` panics, the guard unlinks the frame and waits for `b` if it was
+    // stolen, before the unwinding frees the frame.
+    let guard = UnwindGuard {
+        worker,
+        pending: &pending,
+    };
+    let ra = a();
+    std::mem::forget(guard);
+    if !joins.pop(&pending.head) {
+        // Nobody ever knew about `b`: run it here.
+        return (ra, pending.take_b()());
+    }
+    // The job must stay in the frame while a thief may hold a pointer to it:
+    // wait on it in place, then move it out.
+    // SAFETY: promoted, so initialized.
+    let latch = unsafe { &(*pending.job_ptr()).latch };
+    let taken_back = worker.take_back(latch, job_id(&pending));
+    // SAFETY: promoted; taken back or finished, so no one else uses it; read
+    // once.
+    let job = unsafe { pending.take_job() };
+    if taken_back {
+        return (ra, job.take_func()());
+    }
+    // Stolen, and finished: `take_back` waited for its latch.
+    (ra, job.into_result().into_value())
+}
+
+/// The id of a pending join's promoted job, as the deque holds it.
+fn job_id<B, RB>(pending: &PendingJoin<B, RB>) -> *const ()
+where
+    B: FnOnce() -> RB + Send,
+    RB: Send,
+{
+    pending.job_ptr().cast_const().cast()
+}
+
+/// Unlinks a join's frame if `a` unwinds, waiting for `b` if it was stolen.
+struct UnwindGuard<'a, B, RB>
+where
+    B: FnOnce() -> RB + Send,
+    RB: Send,
+{
+    worker: &'a WorkerThread,
+    pending: &'a PendingJoin<B, RB>,
+}
+
+impl<B, RB> Drop for UnwindGuard<'_, B, RB>
+where
+    B: FnOnce() -> RB + Send,
+    RB: Send,
+{
+    fn drop(&mut self) {
+        if !self.worker.joins().pop(&self.pending.head) {
+            return; // `b` is dropped with the frame, unrun.
+        }
+        // SAFETY: promoted, so initialized.
+        let latch = unsafe { &(*self.pending.job_ptr()).latch };
+        // Whether taken back (then dropped unrun) or stolen (then finished),
+        // the job no longer runs once this returns.
+        self.worker.take_back(latch, job_id(self.pending));
+        // SAFETY: as above; read once (the normal path is not taken).
+        drop(unsafe { self.pending.take_job() });
+    }
+}
+
+impl Pool {
+    /// Runs `a` and `b`, potentially in parallel, and returns both results.
+    ///
+    /// On a worker of this pool, `a` runs on the calling worker and `b` is
+    /// made available to idle workers; if nobody takes it, it runs right
+    /// after `a` on the same thread. Deciding that costs a few loads and
+    /// stores: `b` is offered to thieves only at a heartbeat (about every
+    /// 100 µs of the worker's time), so a `join` at every node of a
+    /// fine-grained recursion costs little more than the recursion. From
+    /// outside the pool, `join` first moves onto a worker (as
+    /// [`apply`](Self::apply) does).
+    ///
+    /// # Panics
+    ///
+    /// If `a` or `b` panics, the panic is re-raised once both have stopped
+    /// (`a`'s if both panic). If `a` panics before `b` started, `b` is not
+    /// run.
+    ///
+    /// ```
+    /// fn fib(pool: &stealpool::Pool, n: u64) -> u64 {
+    ///     if n < 2 {
+    ///         return n;
+    ///     }
+    ///     let (a, b) = pool.join(|| fib(pool, n - 1), || fib(pool, n - 2));
+    ///     a + b
+    /// }
+    /// let pool = stealpool::Pool::new(2)?;
+    /// assert_eq!(fib(&pool, 20), 6765);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        match self.own_worker() {
+            Some(worker) => join_on_worker(worker, a, b),
+            None => self.join_elsewhere(a, b),
+        }
+    }
+
+    /// `join` called off the pool: move onto a worker first. Kept out of line
+    /// so that the recursive callers of `join` stay small.
+    #[cold]
+    #[inline(never)]
+    fn join_elsewhere<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        self.apply(|| match self.own_worker() {
+            Some(worker) => join_on_worker(worker, a, b),
+            None => unreachable!("apply runs its closure on a worker"),
+        })
+    }
+
+    /// Runs `f` on a worker of this pool and returns its result (Python's
+    /// `Pool.apply`). Called on a worker of this pool, it runs `f` inline.
+    ///
+    /// The caller blocks until `f` returns: a worker of another pool keeps
+    /// running its own pool's jobs meanwhile, any other thread parks.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises a panic of `f` with its payload.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let on_worker = pool.apply(|| stealpool::current_thread_index().is_some());
+    /// assert!(on_worker);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn apply<R, F>(&self, f: F) -> R
+    where
+        R: Send,
+        F: FnOnce() -> R + Send,
+    {
+        if self.own_worker().is_some() {
+            return f();
+        }
+        let job = StackJob::new(f, Latch::new(Waiter::current_for(self.registry())));
+        // SAFETY: `job` stays in this frame until its latch is set: we wait
+        // for it right below, and waiting does not unwind.
+        self.registry().inject(unsafe { job.as_job_ref() });
+        job.latch.wait();
+        job.into_result().into_value()
+    }
+}

@@ -1,0 +1,183 @@
+//! `Pool::scope`: tasks that may borrow from the caller's stack.
+
+use crate::drive::Panic;
+use crate::job::HeapJob;
+use crate::latch::{Latch, Waiter};
+use crate::registry::Registry;
+use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
+use crate::Pool;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+/// A scope in which tasks may borrow from the enclosing stack frame, made by
+/// [`Pool::scope`]. Every task spawned in it has finished when `scope`
+/// returns.
+pub struct Scope<'scope, 'env: 'scope> {
+    registry: Arc<Registry>,
+    /// Tasks not yet finished, plus one for the scope's body.
+    pending: AtomicUsize,
+    /// The first panic of the body or of a task.
+    panic: Mutex<Option<Panic>>,
+    /// Set when `pending` reaches zero.
+    all_done: Latch,
+    /// Invariance over 'scope, as in `std::thread::Scope`.
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope").finish_non_exhaustive()
+    }
+}
+
+/// A pointer to a scope that its tasks carry to other threads.
+struct ScopePtr<'scope, 'env>(*const Scope<'scope, 'env>);
+
+// SAFETY: `Scope` is `Sync` (atomics, a mutex, a latch), and the scope waits
+// for all its tasks, so the pointer stays valid wherever a task runs.
+unsafe impl Send for ScopePtr<'_, '_> {}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Starts `f` on the pool. `f` may borrow anything that outlives the
+    /// scope, and may spawn more tasks through the scope.
+    ///
+    /// A panic in `f` does not stop the other tasks; the scope re-raises the
+    /// first panic once all of them have finished.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let mut left = vec![1, 2, 3];
+    /// let mut right = vec![4, 5, 6];
+    /// pool.scope(|s| {
+    ///     s.spawn(|| left.iter_mut().for_each(|x| *x *= 10));
+    ///     s.spawn(|| right.iter_mut().for_each(|x| *x += 1));
+    /// });
+    /// assert_eq!(left, [10, 20, 30]);
+    /// assert_eq!(right, [5, 6, 7]);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn spawn<F>(&'scope self, f: F)
+    where
+        F: FnOnce() + Send + 'scope,
+    {
+        // Relaxed: the spawner holds a count of its own (the body's, or its
+        // running task's), so `pending` cannot reach zero before this
+        // increment; the decrement that does reach zero reads it through the
+        // read-modify-write chain.
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let scope = ScopePtr(self);
+        let run = move || {
+            let scope = scope;
+            // SAFETY: the scope outlives its tasks (it waits on `all_done`).
+            let this = unsafe { &*scope.0 };
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+                this.record_panic(panic);
+            }
+            // SAFETY: this task's count is still held.
+            unsafe { Scope::finish_one(scope.0) };
+        };
+        // SAFETY: `run` borrows only what outlives 'scope, and `Pool::scope`
+        // does not return before every task has run; `run` cannot unwind.
+        let job = unsafe { HeapJob::into_job_ref(run) };
+        self.registry.submit(job);
+    }
+
+    fn record_panic(&self, panic: Panic) {
+        let mut first = lock(&self.panic);
+        if first.is_none() {
+            *first = Some(panic);
+            return;
+        }
+        drop(first);
+        // Only the first panic is re-raised; dropping a payload may itself
+        // panic, which must not escape a worker.
+        if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(panic))) {
+            std::mem::forget(again);
+        }
+    }
+
+    /// Releases one count; the last one sets `all_done`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds a count. Unless it owns the scope, it does not touch
+    /// the scope afterwards: the owner may free it as soon as the count is
+    /// gone.
+    unsafe fn finish_one(this: *const Self) {
+        // SAFETY: the caller's count keeps the scope alive until here.
+        let scope = unsafe { &*this };
+        // AcqRel. Release: publishes this task's writes. Acquire: the last
+        // one has seen every earlier release and passes them on through the
+        // latch's Release to the waiting caller.
+        if scope.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // SAFETY: the scope waits on this latch, so it is alive.
+            unsafe { Latch::set(&scope.all_done) };
+        }
+    }
+}
+
+impl Pool {
+    /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's
+    /// stack, and returns once every task spawned in it has finished, like
+    /// `std::thread::scope` on pool threads.
+    ///
+    /// The body `f` runs on the calling thread (it need not be `Send`). While
+    /// waiting for the tasks, a caller that is a worker runs jobs of its own
+    /// pool; any other thread parks. Spawned tasks are queued, never run
+    /// inline by `spawn`, so a task spawning a task spawning a task... does
+    /// not grow any stack.
+    ///
+    /// # Panics
+    ///
+    /// If the body or a task panics, the other tasks still run to the end;
+    /// then the first panic is re-raised with its payload.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let data = [1, 2, 3, 4];
+    /// let total = std::sync::atomic::AtomicI32::new(0);
+    /// pool.scope(|s| {
+    ///     for x in &data {
+    ///         let total = &total;
+    ///         s.spawn(move || {
+    ///             total.fetch_add(*x, std::sync::atomic::Ordering::Relaxed);
+    ///         });
+    ///     }
+    /// });
+    /// assert_eq!(total.into_inner(), 10);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn scope<'env, R, F>(&self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        let scope = Scope {
+            registry: Arc::clone(self.registry()),
+            pending: AtomicUsize::new(1),
+            panic: Mutex::new(None),
+            all_done: Latch::new(Waiter::current_for(self.registry())),
+            scope: PhantomData,
+            env: PhantomData,
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+        let result = match result {
+            Ok(value) => Some(value),
+            Err(panic) => {
+                scope.record_panic(panic);
+                None
+            }
+        };
+        // SAFETY: the body's count. The scope lives in this frame, so reading
+        // it after the release is fine.
+        unsafe { Scope::finish_one(&scope) };
+        scope.all_done.wait();
+        let first_panic = lock(&scope.panic).take();
+        match (result, first_panic) {
+            (_, Some(panic)) => resume_unwind(panic),
+            (Some(value), None) => value,
+            (None, None) => unreachable!("a scope body panicked without a recorded panic"),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! `Pool::spawn` and its handle, [`Task`].
+
+use crate::job::{HeapJob, JobResult};
+use crate::latch::LateLatch;
+use crate::sync::{lock, Arc, Mutex};
+use crate::Pool;
+use std::fmt;
+
+/// The shared state of a spawned task: its result and its completion.
+struct TaskState<R> {
+    result: Mutex<JobResult<R>>,
+    done: LateLatch,
+}
+
+/// A handle to a task started by [`Pool::spawn`], to wait for its result.
+///
+/// Dropping a `Task` detaches it: the task still runs, and dropping the pool
+/// waits for it. `Task<R>` is `Send` when `R` is, so another thread may join
+/// it, and [`join`](Task::join) works even after the pool was dropped (the
+/// pool's drop ran the task).
+#[must_use = "dropping a Task detaches it; call join() to get its result"]
+pub struct Task<R> {
+    state: Arc<TaskState<R>>,
+}
+
+impl<R> fmt::Debug for Task<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<R> Task<R> {
+    /// Waits for the task and returns its result.
+    ///
+    /// A worker of any pool that joins keeps running its own pool's jobs while
+    /// it waits (so joining a task of the same pool from inside it cannot
+    /// deadlock); any other thread parks.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises the task's panic with its original payload.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let task = pool.spawn(|| 6 * 7);
+    /// assert_eq!(task.join(), 42);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn join(self) -> R {
+        self.state.done.wait();
+        let result = std::mem::replace(&mut *lock(&self.state.result), JobResult::None);
+        result.into_value()
+    }
+
+    /// Whether the task has finished (returned or panicked). Never blocks.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(1)?;
+    /// let task = pool.spawn(|| 1);
+    /// while !task.is_finished() {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(task.join(), 1);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.state.done.probe()
+    }
+}
+
+impl Pool {
+    /// Starts `f` on the pool and returns at once with a [`Task`] to wait for
+    /// its result (Python's `Pool.apply_async`).
+    ///
+    /// Called on a worker of this pool, the task goes on that worker's deque
+    /// (other workers may steal it); otherwise on the pool's global queue.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let tasks: Vec<_> = (0..4u64).map(|i| pool.spawn(move || i * i)).collect();
+    /// let squares: Vec<u64> = tasks.into_iter().map(|t| t.join()).collect();
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn spawn<R, F>(&self, f: F) -> Task<R>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        let state = Arc::new(TaskState {
+            result: Mutex::new(JobResult::None),
+            done: LateLatch::new(),
+        });
+        let task_state = Arc::clone(&state);
+        let run = move || {
+            let result = JobResult::call(f);
+            *lock(&task_state.result) = result;
+            task_state.done.set();
+        };
+        // SAFETY: `run` is 'static (it owns `f` and a reference count of
+        // the state), and it cannot unwind: `f` runs under `catch_unwind`.
+        let job = unsafe { HeapJob::into_job_ref(run) };
+        self.registry().submit(job);
+        Task { state }
+    }
+}
