@@ -34,6 +34,7 @@ use crate::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex};
 use crate::worker::WorkerThread;
 use crossbeam_utils::CachePadded;
 use std::any::Any;
+use std::marker::PhantomData;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -87,12 +88,14 @@ impl Outcome {
 }
 
 /// The state of one call, on the caller's stack.
-struct Drive<'a, B> {
+struct Drive<'a, B, L> {
     len: usize,
     chunking: Chunking,
     /// The most threads that may work at once (for guided chunk sizes).
     participants: usize,
     body: &'a B,
+    /// Each participating thread's own state (`map_init`'s `S`).
+    local: PhantomData<fn() -> L>,
     /// The next index to claim; never past `len`.
     cursor: CachePadded<AtomicUsize>,
     /// Set after a failure: no new claims.
@@ -106,9 +109,10 @@ struct Failures {
     panic: Option<Panic>,
 }
 
-impl<B> Drive<'_, B>
+impl<B, L> Drive<'_, B, L>
 where
-    B: Fn(Range<usize>) -> bool + Sync,
+    B: Fn(&mut L, Range<usize>) -> bool + Sync,
+    L: Default,
 {
     /// Claims the next chunk: `size(remaining)` indices (at least one, at
     /// most `remaining`) from the front of what is left.
@@ -156,8 +160,8 @@ where
     }
 
     /// Runs the body on `range`, recording a failure.
-    fn run(&self, range: Range<usize>) {
-        match catch_unwind(AssertUnwindSafe(|| (self.body)(range.clone()))) {
+    fn run(&self, local: &mut L, range: Range<usize>) {
+        match catch_unwind(AssertUnwindSafe(|| (self.body)(local, range.clone()))) {
             Ok(true) => {}
             Ok(false) => self.fail(range, None),
             Err(panic) => self.fail(range, Some(panic)),
@@ -189,22 +193,32 @@ where
     }
 
     /// Claims and runs chunks until none are left.
-    fn participate(&self) {
+    fn participate(&self, local: &mut L) {
         while let Some(range) = self.claim(|remaining| self.chunk_len(remaining)) {
-            self.run(range);
+            self.run(local, range);
+        }
+    }
+
+    /// A helper's whole part, with a fresh local state that it drops here
+    /// (user code, so a panic in its drop is the call's panic).
+    fn participate_fresh(&self) {
+        let mut local = L::default();
+        self.participate(&mut local);
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(local))) {
+            self.fail(0..0, Some(panic));
         }
     }
 
     /// The caller's solo start (adaptive chunking): runs batches of growing
     /// size until the work is done or it has run for [`PROMOTE_AFTER`].
     /// Returns whether work is left.
-    fn solo_start(&self) -> bool {
+    fn solo_start(&self, local: &mut L) -> bool {
         #[cfg(not(loom))]
         let started = std::time::Instant::now();
         #[cfg_attr(loom, allow(unused_mut))]
         let mut batch: usize = 1;
         while let Some(range) = self.claim(|_| batch) {
-            self.run(range);
+            self.run(local, range);
             // Under loom there is no clock: promote after the first batch,
             // which is the interesting case for the model.
             #[cfg(not(loom))]
@@ -240,15 +254,19 @@ where
 /// Runs `body` over the chunks of `0..len` on the caller and the workers of
 /// `registry`. `body` returns `false` to stop the call (it has recorded why).
 ///
+/// Each participating thread gets its own `L`, made by `L::default()` and
+/// passed to every chunk it runs (`map_init` makes its state lazily in it).
+///
 /// Returns once no chunk is running any more.
-pub(crate) fn drive<B>(
+pub(crate) fn drive<B, L>(
     registry: &Arc<Registry>,
     len: usize,
     chunking: Chunking,
     body: &B,
 ) -> Outcome
 where
-    B: Fn(Range<usize>) -> bool + Sync,
+    B: Fn(&mut L, Range<usize>) -> bool + Sync,
+    L: Default,
 {
     let own_worker = WorkerThread::current().filter(|worker| worker.registry().same(registry));
     // At most `threads` threads work on a call at once, the caller included
@@ -260,17 +278,21 @@ where
         chunking,
         participants: helpers + 1,
         body,
+        local: PhantomData,
         cursor: CachePadded::new(AtomicUsize::new(0)),
         stop: AtomicBool::new(false),
         failures: Mutex::new(Failures::default()),
     };
 
+    // The caller's own local state, kept across its solo start and its
+    // later claims.
+    let mut local = L::default();
     let work_left = match chunking {
         _ if helpers == 0 => {
-            drive.participate();
+            drive.participate(&mut local);
             false
         }
-        Chunking::Adaptive => drive.solo_start(),
+        Chunking::Adaptive => drive.solo_start(&mut local),
         Chunking::Fixed(n) => len > n,
     };
     if work_left {
@@ -278,8 +300,8 @@ where
         let ticket = Arc::new(Ticket {
             gate: AtomicUsize::new(0),
             recruits: AtomicUsize::new(helpers - 1),
-            drive: (&drive as *const Drive<'_, B>).cast(),
-            help: help::<B>,
+            drive: (&drive as *const Drive<'_, B, L>).cast(),
+            help: help::<B, L>,
             latch: &latch,
         });
         // SAFETY: the ticket job owns one reference count (`into_raw`) that
@@ -290,12 +312,15 @@ where
             Some(worker) => worker.push(job),
             None => registry.inject(job),
         }
-        drive.participate();
+        drive.participate(&mut local);
         if ticket.close() {
             latch.wait();
         }
     } else {
-        drive.participate();
+        drive.participate(&mut local);
+    }
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(local))) {
+        drive.fail(0..0, Some(panic));
     }
     drive.into_outcome()
 }
@@ -404,12 +429,13 @@ impl Job for Ticket {
 ///
 /// `drive` points to a live `Drive<B>`, and the calling helper is inside the
 /// ticket's gate.
-unsafe fn help<B>(drive: *const (), ticket: &Arc<Ticket>)
+unsafe fn help<B, L>(drive: *const (), ticket: &Arc<Ticket>)
 where
-    B: Fn(Range<usize>) -> bool + Sync,
+    B: Fn(&mut L, Range<usize>) -> bool + Sync,
+    L: Default,
 {
     // SAFETY: guaranteed by the caller.
-    let drive = unsafe { &*drive.cast::<Drive<'_, B>>() };
+    let drive = unsafe { &*drive.cast::<Drive<'_, B, L>>() };
     if let Some(worker) = WorkerThread::current() {
         for _ in 0..2 {
             if !drive.more_than_one_chunk_left() || !ticket.take_recruit() {
@@ -420,5 +446,5 @@ where
             worker.push(job);
         }
     }
-    drive.participate();
+    drive.participate_fresh();
 }

@@ -178,7 +178,11 @@ impl JoinStack {
             self.stride.set(stride);
             self.countdown.set(stride);
             self.last_look.set(Some(now));
-            if self.last_beat.get().is_some_and(|beat| now - beat < HEARTBEAT) {
+            if self
+                .last_beat
+                .get()
+                .is_some_and(|beat| now - beat < HEARTBEAT)
+            {
                 return None;
             }
             self.last_beat.set(Some(now));

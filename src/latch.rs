@@ -66,7 +66,7 @@ impl Waiter {
     }
 
     /// Wakes the waiter, after the condition it waits for was published.
-    fn wake(self) {
+    pub(crate) fn wake(self) {
         match self {
             Waiter::Worker(index) => match WorkerThread::current() {
                 Some(setter) => setter.registry().sleep().wake_worker_for_latch(index),
@@ -84,7 +84,7 @@ impl Waiter {
 
     /// Blocks until `probe` is done: a worker runs other jobs of its pool
     /// meanwhile, a plain thread parks.
-    fn wait_until(&self, probe: &impl crate::worker::Probe) {
+    pub(crate) fn wait_until(&self, probe: &impl crate::worker::Probe) {
         match self {
             Waiter::Worker(_) | Waiter::ForeignWorker { .. } => match WorkerThread::current() {
                 Some(worker) => worker.wait_until(probe),

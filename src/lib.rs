@@ -26,6 +26,7 @@ mod builder;
 mod deque;
 mod drive;
 mod global;
+mod imap;
 mod job;
 mod join;
 mod latch;
@@ -47,6 +48,7 @@ pub mod loom_api;
 
 pub use builder::{BuildError, PoolBuilder};
 pub use global::{current_thread_index, global};
+pub use imap::{Imap, ImapUnordered, DEFAULT_WINDOW_PER_THREAD};
 pub use pool::Pool;
 pub use scope::Scope;
 pub use stats::Stats;

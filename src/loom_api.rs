@@ -6,33 +6,40 @@
 //! dropping the pool); these hooks only add what the public API cannot
 //! express: a job handed to the pool's injector from outside, exactly as the
 //! engine's own entry points hand theirs (`Registry::inject`: push on the
-//! injector, then `Sleep::new_work`), that counts how often it was executed and
-//! sets a real [`Latch`] that the submitting thread waits on (parking, as any
-//! thread outside the pool does).
+//! injector, then `Sleep::new_work`), that counts how often it was executed.
+//!
+//! The submitter waits for such a job on a mutex and condition variable of
+//! its own, not on a [`Latch`](crate::latch::Latch): a latch wakes a thread
+//! outside the pool with `unpark`, and loom 0.7 aborts the model when an
+//! `unpark` reaches a thread that is blocked on anything but `park` (a mutex,
+//! a join; loom issue #249), which a submitter that goes on to push more work
+//! or drop the pool can be. The latch's park/unpark path is modelled where it
+//! matters, by the models whose caller is a `map` (see `loom-tests`).
 
 use crate::job::{Job, JobRef};
-use crate::latch::{Latch, Waiter};
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::Pool;
 
 /// A job for the models: runs its closure on its first execution, counts every
-/// execution (a broken queue may hand one job out twice), and sets a latch
-/// that the thread which made the job waits on.
+/// execution (a broken queue may hand one job out twice), and then signals
+/// whoever waits for it.
 pub struct CountedJob<'a> {
     body: Box<dyn Fn() + Send + Sync + 'a>,
     runs: AtomicUsize,
-    latch: Latch,
+    /// Set (under the mutex) when the first execution has finished.
+    done: Mutex<bool>,
+    finished: Condvar,
 }
 
 impl<'a> CountedJob<'a> {
-    /// A job that runs `body`, awaited by the calling thread, which must not
-    /// be a worker of any pool. `body` must not panic (jobs never unwind; the
+    /// A job that runs `body`. `body` must not panic (jobs never unwind: the
     /// process would abort).
     pub fn new(body: impl Fn() + Send + Sync + 'a) -> CountedJob<'a> {
         CountedJob {
             body: Box::new(body),
             runs: AtomicUsize::new(0),
-            latch: Latch::new(Waiter::current()),
+            done: Mutex::new(false),
+            finished: Condvar::new(),
         }
     }
 
@@ -42,15 +49,13 @@ impl<'a> CountedJob<'a> {
         self.runs.load(Ordering::Acquire)
     }
 
-    /// Whether the job's latch is set (its first execution finished).
-    pub fn is_done(&self) -> bool {
-        self.latch.probe()
-    }
-
-    /// Blocks (parks) until the job's first execution has finished. Only the
-    /// thread that made the job may wait on it.
+    /// Blocks until the job's first execution has finished. The caller must
+    /// not be a worker (it would not run jobs meanwhile).
     pub fn wait(&self) {
-        self.latch.wait();
+        let mut done = lock(&self.done);
+        while !*done {
+            done = wait(&self.finished, done);
+        }
     }
 }
 
@@ -59,23 +64,28 @@ impl Job for CountedJob<'_> {
         // SAFETY: `inject`'s caller keeps the job alive while it can run.
         let job = unsafe { &*this };
         // AcqRel: two executions of one job see each other; only the first
-        // runs the body and sets the latch (which may be set only once).
+        // runs the body and signals.
         if job.runs.fetch_add(1, Ordering::AcqRel) == 0 {
             (job.body)();
-            // SAFETY: the latch is alive (see above) and set only here.
-            unsafe { Latch::set(&job.latch) };
+            // Notify with the lock held: the waiter may free the job as soon
+            // as it sees `done`, which it cannot before we unlock.
+            let mut done = lock(&job.done);
+            *done = true;
+            job.finished.notify_all();
+            drop(done);
         }
     }
 }
 
-/// Submits `job` to `pool` from outside, as every entry point of the engine
-/// does for a caller that is not one of its workers: push on the injector,
-/// then wake a worker through the sleep protocol (`Registry::inject`).
+/// Submits `job` to `pool` through its injector, as the engine does for every
+/// caller outside the pool: push on the injector, then wake a worker through
+/// the sleep protocol (`Registry::inject`). Any thread may call it.
 ///
 /// # Safety
 ///
-/// `job` stays alive, and is not moved, until `pool` has been dropped (which
-/// joins every worker, so no execution of the job can still be running).
+/// `job` stays alive, and is not moved, until no execution of it can run any
+/// more: until `pool` has been dropped (which joins every worker), or, for a
+/// queue that hands each job out once, until [`CountedJob::wait`] returned.
 pub unsafe fn inject(pool: &Pool, job: &CountedJob<'_>) {
     // SAFETY: the caller keeps the job alive while any worker can run it.
     let job_ref = unsafe { JobRef::new(job as *const CountedJob<'_>) };

@@ -61,11 +61,35 @@ where
     E: Send,
     F: Fn(&T) -> Result<R, E> + Sync,
 {
+    try_map_init(registry, input, chunking, || (), |(), item| f(item))
+}
+
+/// Maps `input` through `f`, with a state made by `init` at most once per
+/// participating thread and passed to every call of `f` on that thread;
+/// stops at the first error.
+pub(crate) fn try_map_init<T, S, R, E, I, F>(
+    registry: &Arc<Registry>,
+    input: &[T],
+    chunking: Chunking,
+    init: I,
+    f: F,
+) -> Result<Vec<R>, E>
+where
+    T: Sync,
+    R: Send,
+    E: Send,
+    I: Fn() -> S + Sync,
+    F: Fn(&mut S, &T) -> Result<R, E> + Sync,
+{
     let len = input.len();
     let mut output: Vec<R> = Vec::with_capacity(len);
     let out = Out(output.as_mut_ptr());
     let first_error: Mutex<Option<E>> = Mutex::new(None);
-    let body = |range: Range<usize>| -> bool {
+    let body = |state: &mut Option<S>, range: Range<usize>| -> bool {
+        let state = match state {
+            Some(state) => state,
+            None => state.insert(init()),
+        };
         let out = &out;
         let mut written = Written {
             out: out.0,
@@ -75,7 +99,7 @@ where
         for i in range {
             // SAFETY: the drive only claims indices below `len`.
             let item = unsafe { input.get_unchecked(i) };
-            match f(item) {
+            match f(state, item) {
                 Ok(result) => {
                     // SAFETY: index `i` is ours alone and inside the capacity.
                     unsafe { out.0.add(i).write(result) };
@@ -137,7 +161,7 @@ where
     T: Sync,
     F: Fn(&T) + Sync,
 {
-    let body = |range: Range<usize>| -> bool {
+    let body = |_: &mut (), range: Range<usize>| -> bool {
         // Checked slicing: one bounds check per chunk, not per item.
         input[range].iter().for_each(&f);
         true

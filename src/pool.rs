@@ -221,6 +221,61 @@ impl Pool {
         map::try_map(&self.registry, input, Chunking::Adaptive, f)
     }
 
+    /// Like [`map`](Self::map), giving `f` a per-thread state made by `init`
+    /// (rayon's `map_init`): for buffers, decoders or resizers that are
+    /// costly to build and can be reused from item to item.
+    ///
+    /// `init` runs at most once per thread that takes part in the call (the
+    /// caller included), and only on threads that get some items. (A worker
+    /// that blocks inside `f` on this same pool may take up this call again
+    /// while waiting, and then makes a second state.) The states are dropped
+    /// on their threads when the call ends.
+    ///
+    /// # Panics
+    ///
+    /// As [`map`](Self::map) does if `init`, `f` or a state's drop panics.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let inits = AtomicUsize::new(0);
+    /// let lines: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
+    /// let lengths = pool.map_init(
+    ///     &lines,
+    ///     || {
+    ///         inits.fetch_add(1, Ordering::Relaxed);
+    ///         String::with_capacity(64) // a scratch buffer, reused
+    ///     },
+    ///     |buffer, line| {
+    ///         buffer.clear();
+    ///         buffer.push_str(line);
+    ///         buffer.len()
+    ///     },
+    /// );
+    /// assert_eq!(lengths[10], 7);
+    /// assert!(inits.into_inner() <= pool.threads());
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn map_init<T, S, R, I, F>(&self, input: &[T], init: I, f: F) -> Vec<R>
+    where
+        T: Sync,
+        R: Send,
+        I: Fn() -> S + Sync,
+        F: Fn(&mut S, &T) -> R + Sync,
+    {
+        let result = map::try_map_init(
+            &self.registry,
+            input,
+            Chunking::Adaptive,
+            init,
+            |state, item| Ok::<R, Infallible>(f(state, item)),
+        );
+        match result {
+            Ok(output) => output,
+            Err(never) => match never {},
+        }
+    }
+
     /// Runs `f` on every item of `input` in parallel, with the adaptive
     /// chunking of [`map`](Self::map).
     ///
@@ -249,6 +304,7 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
+        self.registry.close();
         self.registry.terminate();
         // A pool dropped on one of its own workers (say, by a job that held
         // the last handle) cannot join that worker: it detaches it instead,

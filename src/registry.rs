@@ -10,7 +10,7 @@ use crate::deque::{Injector, Stealer, Worker};
 use crate::job::JobRef;
 use crate::sleep::Sleep;
 use crate::stats::{Stats, WorkerStats};
-use crate::sync::Ordering;
+use crate::sync::{fence, AtomicUsize, Ordering};
 use crate::sync::{thread, Arc, AtomicBool};
 use crate::worker::WorkerThread;
 use crate::BuildError;
@@ -26,6 +26,10 @@ pub(crate) struct Registry {
     /// Set once, when the pool is dropped: workers finish the queued work and
     /// exit.
     terminate: AtomicBool,
+    /// Set when the pool starts dropping: `try_inject` refuses new work.
+    closed: AtomicBool,
+    /// Threads inside `try_inject`; the drop waits for them to leave.
+    submitters: AtomicUsize,
     stats: Box<[CachePadded<WorkerStats>]>,
     /// The builder's `on_thread_start` and `on_thread_exit` hooks.
     pub(crate) on_start: Option<Box<HookFn>>,
@@ -48,6 +52,8 @@ impl Registry {
             stealers: deques.iter().map(Worker::stealer).collect(),
             sleep: Sleep::new(threads),
             terminate: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            submitters: AtomicUsize::new(0),
             stats: (0..threads).map(|_| CachePadded::default()).collect(),
             on_start: builder.on_start.take(),
             on_exit: builder.on_exit.take(),
@@ -112,6 +118,48 @@ impl Registry {
         match WorkerThread::current() {
             Some(worker) if worker.registry().same(self) => worker.push(job),
             _ => self.inject(job),
+        }
+    }
+
+    /// Submits a job from a thread that may not hold the pool (an `Imap`
+    /// that outlived it): refused, and handed back, once the pool has started
+    /// dropping.
+    pub(crate) fn try_submit(&self, job: JobRef) -> Result<(), JobRef> {
+        if let Some(worker) = WorkerThread::current().filter(|w| w.registry().same(self)) {
+            // A worker of the pool is running, so the pool is not gone; and a
+            // worker drains its own deque before it exits.
+            worker.push(job);
+            return Ok(());
+        }
+        // Relaxed increment, then a SeqCst fence, pairing with the fence in
+        // `close`: either `close` sees us counted and waits until we have
+        // pushed (so the workers, not yet told to stop, run the job), or we
+        // see `closed` here and hand the job back.
+        self.submitters.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence.
+        let result = if self.closed.load(Ordering::Relaxed) {
+            Err(job)
+        } else {
+            self.inject(job);
+            Ok(())
+        };
+        // Release: the push above happens before `close` sees the count drop.
+        self.submitters.fetch_sub(1, Ordering::Release);
+        result
+    }
+
+    /// Refuses further `try_submit`s and waits for those under way, so that
+    /// everything they submitted is queued before the workers are told to
+    /// stop.
+    pub(crate) fn close(&self) {
+        // Relaxed store, then a SeqCst fence: see `try_submit`.
+        self.closed.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the Release decrement in `try_submit`. The wait
+        // is a handful of instructions long (a push), so yielding is enough.
+        while self.submitters.load(Ordering::Acquire) != 0 {
+            thread::yield_now();
         }
     }
 

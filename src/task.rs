@@ -2,6 +2,7 @@
 
 use crate::job::{HeapJob, JobResult};
 use crate::latch::LateLatch;
+use crate::registry::Registry;
 use crate::sync::{lock, Arc, Mutex};
 use crate::Pool;
 use std::fmt;
@@ -89,20 +90,34 @@ impl Pool {
         R: Send + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
-        let state = Arc::new(TaskState {
-            result: Mutex::new(JobResult::None),
-            done: LateLatch::new(),
-        });
-        let task_state = Arc::clone(&state);
-        let run = move || {
-            let result = JobResult::call(f);
-            *lock(&task_state.result) = result;
-            task_state.done.set();
-        };
-        // SAFETY: `run` is 'static (it owns `f` and a reference count of
-        // the state), and it cannot unwind: `f` runs under `catch_unwind`.
-        let job = unsafe { HeapJob::into_job_ref(run) };
-        self.registry().submit(job);
-        Task { state }
+        spawn_in(self.registry(), f)
     }
+}
+
+/// Starts `f` as a task of `registry`. If the pool is already dropping (only
+/// an `Imap` that outlived its pool can get here), `f` runs on the calling
+/// thread instead, and the returned task is finished.
+pub(crate) fn spawn_in<R, F>(registry: &Registry, f: F) -> Task<R>
+where
+    R: Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    let state = Arc::new(TaskState {
+        result: Mutex::new(JobResult::None),
+        done: LateLatch::new(),
+    });
+    let task_state = Arc::clone(&state);
+    let run = move || {
+        let result = JobResult::call(f);
+        *lock(&task_state.result) = result;
+        task_state.done.set();
+    };
+    // SAFETY: `run` is 'static (it owns `f` and a reference count of the
+    // state), and it cannot unwind: `f` runs under `catch_unwind`.
+    let job = unsafe { HeapJob::into_job_ref(run) };
+    if let Err(job) = registry.try_submit(job) {
+        // SAFETY: the job was refused, so this is its only execution.
+        unsafe { job.execute() };
+    }
+    Task { state }
 }

@@ -1,11 +1,11 @@
 //! Worker threads: the main loop, the find-work order, and waiting on a latch
 //! while running other jobs.
 
+use crate::builder::HookFn;
 use crate::deque::{Steal, Worker};
 use crate::job::JobRef;
 use crate::join::JoinStack;
 use crate::latch::Latch;
-use crate::builder::HookFn;
 use crate::registry::Registry;
 use crate::rng::XorShift;
 use crate::stats::WorkerStats;
@@ -80,7 +80,11 @@ impl WorkerThread {
             joins: JoinStack::new(),
         };
         CURRENT.with(|current| current.set(&worker));
-        run_hook("on_thread_start", worker.registry.on_start.as_deref(), index);
+        run_hook(
+            "on_thread_start",
+            worker.registry.on_start.as_deref(),
+            index,
+        );
         worker.wait_until(&Terminating(&worker.registry));
         // Shutdown: run everything still queued. Jobs may queue more jobs, so
         // keep going until a full search finds nothing. Other workers drain
