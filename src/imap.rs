@@ -2,9 +2,15 @@
 //! any iterator.
 //!
 //! The consumer's `next()` does all the pulling: it tops the window up by
-//! taking items from the input and starting one task per item, then waits
-//! for the result it is to return. Nothing runs in the background, so at most
-//! `window` items have been taken from the input and not yet returned.
+//! taking items from the input and starting them as tasks, in batches, then
+//! waits for the result it is to return. Nothing runs in the background, so
+//! at most `window` items have been taken from the input and not yet
+//! returned.
+//!
+//! A batch holds as many items as take about 30 µs, by the cost measured on
+//! earlier batches (one item while nothing is measured), and at most half the
+//! window per thread: cheap items share the cost of a task, expensive ones
+//! still spread one per worker.
 
 use crate::drive::Panic;
 use crate::job::JobResult;
@@ -18,17 +24,49 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-/// One item's work: runs `f` on the item, unless the iterator was dropped.
-type Unit<R> = Box<dyn FnOnce(&AtomicBool) -> Option<R> + Send>;
+/// The input and the function, type-erased: takes up to `n` items from the
+/// input and returns the work of mapping them.
+type Pull<R> = Box<dyn FnMut(usize) -> Pulled<R> + Send>;
 
-/// The input and the function: yields the next item's work.
-type Pull<R> = Box<dyn FnMut() -> Option<Unit<R>> + Send>;
+/// Items taken from the input by one pull.
+struct Pulled<R> {
+    /// How many items `work` maps.
+    len: usize,
+    /// Maps the items, each under its own `catch_unwind`, so a panic is
+    /// raised in that item's turn and the later items still run.
+    work: Box<dyn FnOnce() -> VecDeque<JobResult<R>> + Send>,
+    /// The input ended (or panicked) during this pull.
+    done: bool,
+    /// The input iterator's panic, raised after the items before it.
+    panic: Option<Panic>,
+}
 
-/// What both iterators share: the pool, the input, and the window.
+/// The results of one batch, in the batch's order, each item's panic kept
+/// apart so that it is raised in its turn.
+struct BatchOutput<R> {
+    results: VecDeque<JobResult<R>>,
+    /// Nanoseconds the batch took to run, for sizing later batches.
+    #[cfg_attr(loom, allow(dead_code))]
+    nanos: u64,
+}
+
+/// How long one batch should run: long enough that the cost of a task (an
+/// allocation, a queue push, perhaps a wake-up) is a few percent of it.
+#[cfg(not(loom))]
+const BATCH_TARGET_NANOS: f64 = 30_000.0;
+
+/// What both iterators share: the pool, the input, the window and the batch
+/// sizing.
 struct Feed<R> {
     registry: Arc<Registry>,
     pull: Pull<R>,
     window: usize,
+    threads: usize,
+    /// Items taken from the input and not yet returned.
+    outstanding: usize,
+    /// Estimated cost of one item, in nanoseconds (none measured yet: 0).
+    #[cfg_attr(loom, allow(dead_code))]
+    item_nanos: f64,
     /// Set when the iterator is dropped: work not yet started is skipped.
     cancelled: Arc<AtomicBool>,
     /// The input is exhausted (or panicked).
@@ -47,55 +85,121 @@ impl<R: Send + 'static> Feed<R> {
     {
         let mut input = input.into_iter();
         let f = Arc::new(f);
-        let pull: Pull<R> = Box::new(move || {
-            let item = input.next()?;
+        let pull: Pull<R> = Box::new(move |n| {
+            let mut items = Vec::with_capacity(n);
+            let mut pulled = Pulled {
+                len: 0,
+                work: Box::new(VecDeque::new),
+                done: false,
+                panic: None,
+            };
+            while items.len() < n {
+                match catch_unwind(AssertUnwindSafe(|| input.next())) {
+                    Ok(Some(item)) => items.push(item),
+                    Ok(None) => pulled.done = true,
+                    Err(panic) => {
+                        pulled.done = true;
+                        pulled.panic = Some(panic);
+                    }
+                }
+                if pulled.done {
+                    break;
+                }
+            }
+            pulled.len = items.len();
             let f = Arc::clone(&f);
-            Some(Box::new(move |cancelled: &AtomicBool| {
-                // Relaxed: a hint; work that starts just before the drop is
-                // simply done and its result discarded.
-                (!cancelled.load(Ordering::Relaxed)).then(|| f(item))
-            }))
+            pulled.work = Box::new(move || {
+                items
+                    .into_iter()
+                    .map(|item| JobResult::call(|| f(item)))
+                    .collect()
+            });
+            pulled
         });
         Feed {
             registry: Arc::clone(pool.registry()),
             pull,
             window: DEFAULT_WINDOW_PER_THREAD * pool.threads(),
+            threads: pool.threads(),
+            outstanding: 0,
+            item_nanos: 0.0,
             cancelled: Arc::new(AtomicBool::new(false)),
             input_done: false,
             input_panic: None,
         }
     }
 
-    /// Takes the next item's work from the input, containing a panic of the
-    /// input iterator until it is its turn to be raised.
-    fn pull(&mut self) -> Option<Unit<R>> {
-        if self.input_done {
-            return None;
+    /// How many items the next batch should hold: about
+    /// [`BATCH_TARGET_NANOS`] of work, and at most half the window per
+    /// thread, so that every worker can have a batch while the consumer
+    /// drains another.
+    fn batch_len(&self) -> usize {
+        let most = (self.window / (2 * self.threads)).max(1);
+        #[cfg(not(loom))]
+        if self.item_nanos > 0.0 {
+            let fit = (BATCH_TARGET_NANOS / self.item_nanos) as usize;
+            return fit.clamp(1, most);
         }
-        match catch_unwind(AssertUnwindSafe(|| (self.pull)())) {
-            Ok(Some(unit)) => Some(unit),
-            Ok(None) => {
-                self.input_done = true;
-                None
-            }
-            Err(panic) => {
-                self.input_done = true;
-                self.input_panic = Some(panic);
-                None
-            }
-        }
+        // Cost unknown: one item, so that an expensive first item does not
+        // hold others back.
+        let _ = most;
+        1
     }
 
-    /// Starts one item's work on the pool.
+    /// Folds a finished batch's timing into the cost estimate.
+    fn learn(&mut self, output: &BatchOutput<R>) {
+        #[cfg(not(loom))]
+        if !output.results.is_empty() {
+            let per_item = output.nanos as f64 / output.results.len() as f64;
+            self.item_nanos = if self.item_nanos == 0.0 {
+                per_item
+            } else {
+                0.5 * self.item_nanos + 0.5 * per_item
+            };
+        }
+        #[cfg(loom)]
+        let _ = output;
+    }
+
+    /// Takes the next batch from the input, if the window has room for one
+    /// (or for anything at all, when `idle`: nothing else is in flight).
+    fn next_batch(&mut self, idle: bool) -> Option<Pulled<R>> {
+        let room = self.window - self.outstanding;
+        let len = self.batch_len();
+        if room == 0 || self.input_done || (room < len && !idle) {
+            return None;
+        }
+        let pulled = (self.pull)(len.min(room));
+        self.outstanding += pulled.len;
+        if pulled.done {
+            self.input_done = true;
+        }
+        (pulled.len > 0 || pulled.panic.is_some()).then_some(pulled)
+    }
+
+    /// Starts a batch on the pool; `finish` receives its output (or nothing,
+    /// if the iterator was dropped before the batch started).
     fn start<T: Send + 'static>(
-        &self,
-        unit: Unit<R>,
-        finish: impl FnOnce(JobResult<Option<R>>) -> T + Send + 'static,
-    ) -> Task<T> {
+        &mut self,
+        pulled: Pulled<R>,
+        finish: impl FnOnce(Option<BatchOutput<R>>) -> T + Send + 'static,
+    ) -> Option<Task<T>> {
+        if let Some(panic) = pulled.panic {
+            self.input_panic = Some(panic);
+        }
+        if pulled.len == 0 {
+            return None;
+        }
         let cancelled = Arc::clone(&self.cancelled);
-        spawn_in(&self.registry, move || {
-            finish(JobResult::call(move || unit(&cancelled)))
-        })
+        let work = pulled.work;
+        Some(spawn_in(&self.registry, move || {
+            finish(run_batch(work, &cancelled))
+        }))
+    }
+
+    /// Counts one item as returned to the consumer.
+    fn returned(&mut self) {
+        self.outstanding -= 1;
     }
 
     fn set_window(&mut self, window: usize) {
@@ -104,21 +208,42 @@ impl<R: Send + 'static> Feed<R> {
     }
 }
 
+/// Runs a batch, timing it, unless the iterator was dropped.
+fn run_batch<R>(
+    work: Box<dyn FnOnce() -> VecDeque<JobResult<R>> + Send>,
+    cancelled: &AtomicBool,
+) -> Option<BatchOutput<R>> {
+    // Relaxed: a hint; a batch that starts just before the drop is simply
+    // run and its results discarded.
+    if cancelled.load(Ordering::Relaxed) {
+        return None;
+    }
+    #[cfg(not(loom))]
+    let started = std::time::Instant::now();
+    let results = work();
+    #[cfg(not(loom))]
+    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    #[cfg(loom)]
+    let nanos = 0;
+    Some(BatchOutput { results, nanos })
+}
+
 impl<R> Drop for Feed<R> {
     fn drop(&mut self) {
-        // Relaxed: a hint to the tasks still queued (see `Feed::new`).
+        // Relaxed: a hint to the batches still queued (see `run_batch`).
         self.cancelled.store(true, Ordering::Relaxed);
     }
 }
 
-/// How many items per worker thread an iterator keeps in flight by default.
-pub const DEFAULT_WINDOW_PER_THREAD: usize = 4;
+/// How many items per worker thread an iterator keeps in flight by default
+/// (taken from the input and not yet returned).
+pub const DEFAULT_WINDOW_PER_THREAD: usize = 32;
 
-/// The unwrapped result of one item, or its panic re-raised.
-fn value_of<R>(result: JobResult<Option<R>>) -> R {
-    match result.into_value() {
-        Some(value) => value,
-        None => unreachable!("an item was skipped while its iterator was alive"),
+/// A batch's output, which exists while the iterator does.
+fn output_of<R>(output: Option<BatchOutput<R>>) -> BatchOutput<R> {
+    match output {
+        Some(output) => output,
+        None => unreachable!("a batch was skipped while its iterator was alive"),
     }
 }
 
@@ -137,14 +262,17 @@ fn value_of<R>(result: JobResult<Option<R>>) -> R {
 #[must_use = "an Imap does nothing until iterated"]
 pub struct Imap<R> {
     feed: Feed<R>,
-    in_flight: VecDeque<Task<JobResult<Option<R>>>>,
+    /// Batches started, oldest first.
+    in_flight: VecDeque<Task<Option<BatchOutput<R>>>>,
+    /// Results of the oldest finished batch, being returned.
+    ready: VecDeque<JobResult<R>>,
 }
 
 impl<R> fmt::Debug for Imap<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Imap")
             .field("window", &self.feed.window)
-            .field("in_flight", &self.in_flight.len())
+            .field("outstanding", &self.feed.outstanding)
             .finish_non_exhaustive()
     }
 }
@@ -173,25 +301,40 @@ impl<R: Send + 'static> Iterator for Imap<R> {
     type Item = R;
 
     fn next(&mut self) -> Option<R> {
-        while self.in_flight.len() < self.feed.window {
-            let Some(unit) = self.feed.pull() else { break };
-            let task = self.feed.start(unit, |result| result);
-            self.in_flight.push_back(task);
-        }
-        match self.in_flight.pop_front() {
-            Some(task) => Some(value_of(task.join())),
-            None => self
+        loop {
+            while let Some(pulled) = self
                 .feed
-                .input_panic
-                .take()
-                .map(|panic| resume_unwind(panic)),
+                .next_batch(self.in_flight.is_empty() && self.ready.is_empty())
+            {
+                if let Some(task) = self.feed.start(pulled, |output| output) {
+                    self.in_flight.push_back(task);
+                }
+            }
+            if let Some(result) = self.ready.pop_front() {
+                self.feed.returned();
+                return Some(result.into_value());
+            }
+            match self.in_flight.pop_front() {
+                Some(task) => {
+                    let output = output_of(task.join());
+                    self.feed.learn(&output);
+                    self.ready = output.results;
+                }
+                None => {
+                    return self
+                        .feed
+                        .input_panic
+                        .take()
+                        .map(|panic| resume_unwind(panic))
+                }
+            }
         }
     }
 }
 
 /// Completed results of an [`ImapUnordered`], and who waits for them.
 struct Completions<R> {
-    results: Mutex<VecDeque<JobResult<Option<R>>>>,
+    results: Mutex<VecDeque<Option<BatchOutput<R>>>>,
     /// The number of results in `results`, readable without the lock.
     ready: AtomicUsize,
     /// The consumer, while it waits.
@@ -207,24 +350,32 @@ impl<R> Probe for Completions<R> {
 }
 
 impl<R> Completions<R> {
-    fn push(&self, result: JobResult<Option<R>>) {
+    fn push(&self, result: Option<BatchOutput<R>>) {
         lock(&self.results).push_back(result);
         // Release: publishes the pushed result (see `done`). A consumer that
         // registers after our look at `waiter` below locked it after us, and
         // so sees this increment when it probes; one that registered before
         // is woken.
         self.ready.fetch_add(1, Ordering::Release);
-        let waiter = lock(&self.waiter).take();
+        // Wake the waiter but leave it registered: the consumer waits here
+        // again and again, and only it knows when a wait is over. (Taking
+        // the registration lost wake-ups: a late push could take the
+        // registration of the consumer's *next* wait, whose own push then
+        // found nobody to wake.)
+        let waiter = lock(&self.waiter).clone();
         if let Some(waiter) = waiter {
             waiter.wake();
         }
     }
 
-    fn wait_pop(&self) -> JobResult<Option<R>> {
+    fn wait_pop(&self) -> Option<BatchOutput<R>> {
         if !self.done() {
             let waiter = Waiter::current();
             *lock(&self.waiter) = Some(waiter.clone());
             waiter.wait_until(self);
+            // The wait is over; later pushes need not wake anyone (a wake
+            // that still arrives is a harmless spurious one).
+            *lock(&self.waiter) = None;
         }
         // Relaxed: only this consumer decrements, and `done` acquired the
         // increment that makes this result available.
@@ -243,15 +394,17 @@ impl<R> Completions<R> {
 pub struct ImapUnordered<R> {
     feed: Feed<R>,
     completions: Arc<Completions<R>>,
-    /// Items started and not yet returned.
+    /// Batches started and not yet received.
     in_flight: usize,
+    /// Results of the last received batch, being returned.
+    ready: VecDeque<JobResult<R>>,
 }
 
 impl<R> fmt::Debug for ImapUnordered<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ImapUnordered")
             .field("window", &self.feed.window)
-            .field("in_flight", &self.in_flight)
+            .field("outstanding", &self.feed.outstanding)
             .finish_non_exhaustive()
     }
 }
@@ -280,26 +433,35 @@ impl<R: Send + 'static> Iterator for ImapUnordered<R> {
     type Item = R;
 
     fn next(&mut self) -> Option<R> {
-        while self.in_flight < self.feed.window {
-            let Some(unit) = self.feed.pull() else { break };
-            let completions = Arc::clone(&self.completions);
-            // The task's own handle is not needed: the result arrives
-            // through `completions`.
-            drop(
-                self.feed
-                    .start(unit, move |result| completions.push(result)),
-            );
-            self.in_flight += 1;
-        }
-        if self.in_flight == 0 {
-            return self
+        loop {
+            while let Some(pulled) = self
                 .feed
-                .input_panic
-                .take()
-                .map(|panic| resume_unwind(panic));
+                .next_batch(self.in_flight == 0 && self.ready.is_empty())
+            {
+                let completions = Arc::clone(&self.completions);
+                // The task's own handle is not needed: the output arrives
+                // through `completions`.
+                let task = self
+                    .feed
+                    .start(pulled, move |output| completions.push(output));
+                self.in_flight += usize::from(task.is_some());
+            }
+            if let Some(result) = self.ready.pop_front() {
+                self.feed.returned();
+                return Some(result.into_value());
+            }
+            if self.in_flight == 0 {
+                return self
+                    .feed
+                    .input_panic
+                    .take()
+                    .map(|panic| resume_unwind(panic));
+            }
+            self.in_flight -= 1;
+            let output = output_of(self.completions.wait_pop());
+            self.feed.learn(&output);
+            self.ready = output.results;
         }
-        self.in_flight -= 1;
-        Some(value_of(self.completions.wait_pop()))
     }
 }
 
@@ -334,6 +496,7 @@ impl Pool {
         Imap {
             feed: Feed::new(self, input, f),
             in_flight: VecDeque::new(),
+            ready: VecDeque::new(),
         }
     }
 
@@ -368,6 +531,7 @@ impl Pool {
                 waiter: Mutex::new(None),
             }),
             in_flight: 0,
+            ready: VecDeque::new(),
         }
     }
 }

@@ -136,6 +136,14 @@ impl Pool {
     /// assert_eq!(loud, ["a!", "bb!", "ccc!"]);
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
+    ///
+    /// `f` is shared by the threads of the call, so it cannot use an `Rc`:
+    ///
+    /// ```compile_fail,E0277
+    /// let pool = stealpool::Pool::new(2).unwrap();
+    /// let offset = std::rc::Rc::new(1);
+    /// let shifted = pool.map(&[1, 2, 3], |x| x + *offset);
+    /// ```
     pub fn map<T, R, F>(&self, input: &[T], f: F) -> Vec<R>
     where
         T: Sync,

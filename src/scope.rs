@@ -58,6 +58,26 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// assert_eq!(right, [5, 6, 7]);
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
+    ///
+    /// A task cannot borrow something that dies before the scope ends:
+    ///
+    /// ```compile_fail,E0373
+    /// let pool = stealpool::Pool::new(1).unwrap();
+    /// pool.scope(|s| {
+    ///     let local = vec![1, 2, 3];
+    ///     s.spawn(|| println!("{local:?}")); // `local` dies with the body
+    /// });
+    /// ```
+    ///
+    /// nor hold something that must stay on one thread:
+    ///
+    /// ```compile_fail,E0277
+    /// let pool = stealpool::Pool::new(1).unwrap();
+    /// let shared = std::rc::Rc::new(5);
+    /// pool.scope(|s| {
+    ///     s.spawn(move || println!("{shared}")); // `Rc` is not `Send`
+    /// });
+    /// ```
     pub fn spawn<F>(&'scope self, f: F)
     where
         F: FnOnce() + Send + 'scope,

@@ -85,6 +85,23 @@ impl Pool {
     /// assert_eq!(squares, [0, 1, 4, 9]);
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
+    ///
+    /// The task may outlive the caller's stack frame, so it cannot borrow from
+    /// it (use [`Pool::scope`] for that):
+    ///
+    /// ```compile_fail,E0373
+    /// let pool = stealpool::Pool::new(1).unwrap();
+    /// let local = vec![1, 2, 3];
+    /// let task = pool.spawn(|| local.len()); // borrows `local`
+    /// ```
+    ///
+    /// and it runs on another thread, so it cannot hold an `Rc`:
+    ///
+    /// ```compile_fail,E0277
+    /// let pool = stealpool::Pool::new(1).unwrap();
+    /// let shared = std::rc::Rc::new(5);
+    /// let task = pool.spawn(move || *shared);
+    /// ```
     pub fn spawn<R, F>(&self, f: F) -> Task<R>
     where
         R: Send + 'static,
