@@ -190,6 +190,7 @@ impl Registry {
         for worker in self.stats.iter() {
             worker.add_to(&mut total);
         }
+        total.parks = self.sleep.parks();
         total.wakeups = self.sleep.wakeups();
         total
     }

@@ -55,6 +55,8 @@ struct Slot {
     sleeping: AtomicBool,
     mutex: Mutex<()>,
     condvar: Condvar,
+    /// Times this slot's worker blocked (it is the only writer).
+    parks: StatCounter,
 }
 
 /// The sleep state of one pool.
@@ -75,6 +77,7 @@ impl Sleep {
                     sleeping: AtomicBool::new(false),
                     mutex: Mutex::new(()),
                     condvar: Condvar::new(),
+                    parks: StatCounter::default(),
                 })
             })
             .collect();
@@ -84,6 +87,12 @@ impl Sleep {
             next_wake: AtomicUsize::new(0),
             wakeups: StatCounter::default(),
         }
+    }
+
+    /// The number of times workers blocked so far, counted when they block
+    /// (a worker asleep now is counted).
+    pub(crate) fn parks(&self) -> u64 {
+        self.slots.iter().map(|slot| slot.parks.get()).sum()
     }
 
     /// The number of wake-ups issued so far.
@@ -104,15 +113,20 @@ impl Sleep {
     /// work is left.
     ///
     /// Returns the number of workers it woke (0 or 1).
+    #[cfg_attr(stealpool_mutant = "baton_dropped", allow(unreachable_code))]
     pub(crate) fn stop_searching(&self, work_left: impl FnOnce() -> bool) -> usize {
         let before = self.counters.fetch_sub(ONE_SEARCHING, Ordering::Relaxed);
+        // Mutant `baton_dropped`: the last searcher never passes the baton.
+        #[cfg(stealpool_mutant = "baton_dropped")]
+        return 0;
         if searching_of(before) != 1 || sleeping_of(before) == 0 {
             return 0;
         }
         // SeqCst fence, pairing with the one in `new_work`: a publisher that
         // saw us searching (and so woke nobody) ran its fence before this one,
         // so `work_left` sees its job (or a later state in which someone took
-        // it).
+        // it). (Mutant `baton_no_fence` leaves it out.)
+        #[cfg(not(stealpool_mutant = "baton_no_fence"))]
         fence(Ordering::SeqCst);
         if work_left() {
             self.wake_one()
@@ -130,6 +144,8 @@ impl Sleep {
         // SeqCst fence, pairing with the fence in `sleep` (and in
         // `stop_searching`): either the sleeper's re-check sees our push, or
         // our load below sees the sleeper counted.
+        // (Mutant `new_work_no_fence` leaves the fence out.)
+        #[cfg(not(stealpool_mutant = "new_work_no_fence"))]
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above.
         let counters = self.counters.load(Ordering::Relaxed);
@@ -148,6 +164,14 @@ impl Sleep {
     pub(crate) fn sleep(&self, index: usize, has_news: impl FnOnce() -> bool) -> bool {
         let slot = &self.slots[index];
         let mut guard = lock(&slot.mutex);
+        // Mutant `sleep_check_before_announce`: looks for news before the
+        // sleep is announced, so a publisher can miss the sleeper while the
+        // sleeper misses the news.
+        #[cfg(stealpool_mutant = "sleep_check_before_announce")]
+        let has_news = {
+            let news = has_news();
+            move || news
+        };
         // Announce: flag first, then counters (searching -> sleeping). Relaxed:
         // the fence below orders both before the re-check.
         slot.sleeping.store(true, Ordering::Relaxed);
@@ -155,7 +179,8 @@ impl Sleep {
             .fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), Ordering::Relaxed);
         // SeqCst fence, pairing with the publishers' fences (`new_work`,
         // `wake_worker_for_latch`, `wake_all`): either they see our announce,
-        // or we see their news here.
+        // or we see their news here. (Mutant `sleep_no_fence` leaves it out.)
+        #[cfg(not(stealpool_mutant = "sleep_no_fence"))]
         fence(Ordering::SeqCst);
         if has_news() {
             // Nobody can have woken us: a waker changes `sleeping` only with
@@ -165,6 +190,8 @@ impl Sleep {
                 .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::Relaxed);
             return false;
         }
+        // Counted before blocking, so that a worker asleep now is counted.
+        slot.parks.add(1);
         // The waker clears `sleeping` (and moves us back to searching in
         // `counters`) under the mutex, so this loop also absorbs spurious
         // condition-variable wake-ups.
@@ -215,7 +242,9 @@ impl Sleep {
     /// Wakes worker `index` after a latch it may be waiting on was set.
     pub(crate) fn wake_worker_for_latch(&self, index: usize) {
         // SeqCst fence, pairing with the one in `sleep`: either the worker's
-        // re-check sees the latch set, or we see it sleeping here.
+        // re-check sees the latch set, or we see it sleeping here. (Mutant
+        // `latch_wake_no_fence` leaves it out.)
+        #[cfg(not(stealpool_mutant = "latch_wake_no_fence"))]
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above.
         if self.slots[index].sleeping.load(Ordering::Relaxed) {

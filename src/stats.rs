@@ -47,7 +47,6 @@ pub(crate) struct WorkerStats {
     pub(crate) injector_steals: StatCounter,
     pub(crate) worker_steals: StatCounter,
     pub(crate) failed_steals: StatCounter,
-    pub(crate) parks: StatCounter,
 }
 
 impl WorkerStats {
@@ -57,7 +56,6 @@ impl WorkerStats {
         total.injector_steals += self.injector_steals.get();
         total.worker_steals += self.worker_steals.get();
         total.failed_steals += self.failed_steals.get();
-        total.parks += self.parks.get();
     }
 }
 
@@ -89,7 +87,8 @@ pub struct Stats {
     pub worker_steals: u64,
     /// Searches of every queue that found nothing.
     pub failed_steals: u64,
-    /// Times a worker blocked in the sleep protocol.
+    /// Times a worker blocked in the sleep protocol (counted as it blocks, so
+    /// a worker asleep now is included).
     pub parks: u64,
     /// Times a sleeping worker was woken.
     pub wakeups: u64,

@@ -88,7 +88,9 @@ impl WorkerThread {
         worker.wait_until(&Terminating(&worker.registry));
         // Shutdown: run everything still queued. Jobs may queue more jobs, so
         // keep going until a full search finds nothing. Other workers drain
-        // their own deques the same way before they exit.
+        // their own deques the same way before they exit. (Mutant
+        // `shutdown_skips_drain` exits at once.)
+        #[cfg(not(stealpool_mutant = "shutdown_skips_drain"))]
         while let Some(job) = worker.find_work() {
             worker.execute(job);
         }
@@ -200,6 +202,9 @@ impl WorkerThread {
                     self.execute(job);
                 }
                 None => {
+                    // Mutant `take_back_skips_wait`: reports the job stolen
+                    // without waiting for the thief to finish it.
+                    #[cfg(not(stealpool_mutant = "take_back_skips_wait"))]
                     self.wait_until(latch);
                     return false;
                 }
@@ -227,12 +232,9 @@ impl WorkerThread {
                 continue;
             }
             let registry = &self.registry;
-            let blocked = registry
+            registry
                 .sleep()
                 .sleep(self.index, || probe.done() || registry.has_work());
-            if blocked {
-                self.stats().parks.add(1);
-            }
             idle_rounds = 0;
         }
         self.stop_searching();

@@ -1,0 +1,231 @@
+//! Dropping pools: a pool dropped right after its calls (with helper tickets
+//! possibly still queued) returns promptly and leaves no thread behind, also
+//! over 100 build/drop cycles and when dropped on another thread. And the
+//! stats counters never go down, and count the parks of blocked workers.
+
+mod common;
+
+use common::{cpu_ns, spin, threads_left_after, unique_prefix, wait_threads_named, watchdog};
+use std::time::{Duration, Instant};
+use stealpool::Pool;
+
+const WATCHDOG_SECS: u64 = 60;
+const GONE_WITHIN: Duration = Duration::from_secs(5);
+
+fn named_pool(threads: usize, prefix: &str) -> Pool {
+    let prefix = prefix.to_owned();
+    Pool::builder()
+        .threads(threads)
+        .thread_name(move |i| format!("{prefix}{i}"))
+        .build()
+        .unwrap()
+}
+
+/// Calls that leave helper tickets queued (promoted `map`s, `map_chunked`
+/// offering chunks at once), then an immediate drop.
+fn busy_calls(pool: &Pool) {
+    let input: Vec<u64> = (0..2000).collect();
+    let out = pool.map(&input, |&x| {
+        spin(Duration::from_nanos(500));
+        x + 1
+    });
+    assert!(out.iter().enumerate().all(|(i, &y)| y == i as u64 + 1));
+    let out = pool.map_chunked(&input, 16, |&x| x * 2);
+    assert!(out.iter().enumerate().all(|(i, &y)| y == 2 * i as u64));
+}
+
+#[test]
+fn drop_right_after_calls_is_prompt_and_joins_the_workers() {
+    watchdog(WATCHDOG_SECS, || {
+        for threads in [1, 2, 4] {
+            let prefix = unique_prefix("dr");
+            let pool = named_pool(threads, &prefix);
+            assert_eq!(
+                wait_threads_named(&prefix, threads, GONE_WITHIN).len(),
+                threads
+            );
+            busy_calls(&pool);
+            let start = Instant::now();
+            drop(pool);
+            let took = start.elapsed();
+            assert!(
+                took < Duration::from_secs(5),
+                "dropping a {threads}-thread pool took {took:?}"
+            );
+            let left = threads_left_after(&prefix, GONE_WITHIN);
+            assert!(left.is_empty(), "threads left after drop: {left:?}");
+        }
+    });
+}
+
+#[test]
+fn drop_of_an_idle_pool_is_prompt() {
+    watchdog(WATCHDOG_SECS, || {
+        let prefix = unique_prefix("di");
+        let pool = named_pool(4, &prefix);
+        // Let the workers go to sleep.
+        std::thread::sleep(Duration::from_millis(50));
+        let start = Instant::now();
+        drop(pool);
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(5), "drop took {took:?}");
+        let left = threads_left_after(&prefix, GONE_WITHIN);
+        assert!(left.is_empty(), "threads left after drop: {left:?}");
+    });
+}
+
+#[test]
+fn hundred_build_drop_cycles_leak_no_thread() {
+    watchdog(WATCHDOG_SECS, || {
+        let prefix = unique_prefix("cy");
+        let input: Vec<u64> = (0..500).collect();
+        for cycle in 0..100u64 {
+            let pool = named_pool(4, &prefix);
+            let out = if cycle % 2 == 0 {
+                pool.map(&input, |&x| {
+                    spin(Duration::from_nanos(200));
+                    x + cycle
+                })
+            } else {
+                pool.map_chunked(&input, 10, |&x| x + cycle)
+            };
+            assert!(out.iter().enumerate().all(|(i, &y)| y == i as u64 + cycle));
+            drop(pool);
+        }
+        let left = threads_left_after(&prefix, GONE_WITHIN);
+        assert!(
+            left.is_empty(),
+            "{} threads left after 100 build/drop cycles: {left:?}",
+            left.len()
+        );
+    });
+}
+
+/// A pool built on one thread, used by another and dropped by a third.
+#[test]
+fn pool_moved_to_and_dropped_on_another_thread() {
+    watchdog(WATCHDOG_SECS, || {
+        let prefix = unique_prefix("mv");
+        let pool = named_pool(2, &prefix);
+        let pool = std::thread::spawn(move || {
+            busy_calls(&pool);
+            pool
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(move || drop(pool)).join().unwrap();
+        let left = threads_left_after(&prefix, GONE_WITHIN);
+        assert!(left.is_empty(), "threads left after drop: {left:?}");
+    });
+}
+
+/// Every counter of `stats` is monotonic over calls.
+#[test]
+fn stats_are_monotonic() {
+    watchdog(WATCHDOG_SECS, || {
+        let pool = Pool::new(2).unwrap();
+        let mut previous = pool.stats();
+        let input: Vec<u64> = (0..5000).collect();
+        for round in 0..10u64 {
+            let out = match round % 3 {
+                0 => pool.map(&input, |&x| {
+                    spin(Duration::from_nanos(500));
+                    x
+                }),
+                1 => pool.map_chunked(&input, 100, |&x| x),
+                _ => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    pool.map(&input, |&x| x)
+                }
+            };
+            assert_eq!(out, input);
+            let now = pool.stats();
+            let pairs = [
+                ("jobs_run", previous.jobs_run, now.jobs_run),
+                ("local_pops", previous.local_pops, now.local_pops),
+                (
+                    "injector_steals",
+                    previous.injector_steals,
+                    now.injector_steals,
+                ),
+                ("worker_steals", previous.worker_steals, now.worker_steals),
+                ("failed_steals", previous.failed_steals, now.failed_steals),
+                ("parks", previous.parks, now.parks),
+                ("wakeups", previous.wakeups, now.wakeups),
+            ];
+            for (name, before, after) in pairs {
+                assert!(
+                    after >= before,
+                    "round {round}: {name} went down from {before} to {after}"
+                );
+            }
+            previous = now;
+        }
+        // The map_chunked calls hand 50 chunks to the workers at once, so
+        // some jobs ran by now (a ticket is a job even if it found no work).
+        assert!(previous.jobs_run > 0, "no job ran: {previous:?}");
+    });
+}
+
+/// A fresh pool has run no job; and tiny calls, over before the caller's
+/// solo start ends, do not wake the workers (`jobs_run` counts only jobs,
+/// never the caller's own work). A call can still be promoted if its thread
+/// is preempted mid-call, so the bound allows for a few.
+#[test]
+fn tiny_calls_run_no_job() {
+    let pool = Pool::new(2).unwrap();
+    let before = pool.stats();
+    assert_eq!(before.jobs_run, 0, "{before:?}");
+    assert_eq!(before.local_pops, 0);
+    assert_eq!(before.injector_steals, 0);
+    assert_eq!(before.worker_steals, 0);
+    for _ in 0..1000 {
+        let out = pool.map(&[1, 2, 3], |x| x + 1);
+        assert_eq!(out, [2, 3, 4]);
+    }
+    let after = pool.stats();
+    assert!(
+        after.jobs_run < 200,
+        "1000 tiny maps woke the workers: {before:?} -> {after:?}"
+    );
+}
+
+/// `Stats::parks` counts the "times a worker blocked in the sleep protocol":
+/// once both workers of a fresh pool are blocked (their CPU time stands
+/// still for 100 ms), it counts at least 2.
+///
+/// At the time of writing this fails: `WorkerThread::wait_until` adds to
+/// `parks` only after `Sleep::sleep` returns, that is after the wake-up, so
+/// the workers blocked right now are missing from the count (a fresh idle
+/// pool reports `parks: 0`).
+#[test]
+fn blocked_workers_are_counted_in_parks() {
+    watchdog(WATCHDOG_SECS, || {
+        let prefix = unique_prefix("pk");
+        let pool = named_pool(2, &prefix);
+        let workers = wait_threads_named(&prefix, 2, GONE_WITHIN);
+        assert_eq!(workers.len(), 2, "{workers:?}");
+        let start = Instant::now();
+        let blocked = loop {
+            let before: Vec<u64> = workers.iter().map(|&(tid, _)| cpu_ns(tid)).collect();
+            std::thread::sleep(Duration::from_millis(100));
+            let after: Vec<u64> = workers.iter().map(|&(tid, _)| cpu_ns(tid)).collect();
+            if before == after {
+                break true;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                break false;
+            }
+        };
+        assert!(
+            blocked,
+            "the workers of an idle pool never stopped using CPU"
+        );
+        let stats = pool.stats();
+        assert!(
+            stats.parks >= 2,
+            "both workers are blocked, yet parks is {}: {stats:?}",
+            stats.parks
+        );
+    });
+}
