@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{quiet_expected_panics, watchdog, CustomPayload, EXPECTED};
+use common::{custom, payload_code, quiet_expected_panics, watchdog, EXPECTED};
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -35,23 +35,6 @@ struct DropCount(Arc<AtomicUsize>);
 impl Drop for DropCount {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn custom(code: u32) -> CustomPayload {
-    CustomPayload {
-        code,
-        text: format!("{EXPECTED} #{code}"),
-    }
-}
-
-fn payload_code(payload: &(dyn std::any::Any + Send)) -> u32 {
-    match payload.downcast_ref::<CustomPayload>() {
-        Some(p) => p.code,
-        None => panic!(
-            "the panic payload is not the CustomPayload thrown (message: {:?})",
-            common::panic_message(payload)
-        ),
     }
 }
 

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{quiet_expected_panics, watchdog, CustomPayload, EXPECTED};
+use common::{custom, payload_code, quiet_expected_panics, watchdog};
 use std::collections::HashSet;
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,23 +31,6 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 
 fn exclusive() -> RwLockWriteGuard<'static, ()> {
     MEMORY_LOCK.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn custom(code: u32) -> CustomPayload {
-    CustomPayload {
-        code,
-        text: format!("{EXPECTED} #{code}"),
-    }
-}
-
-fn payload_code(payload: &(dyn std::any::Any + Send)) -> u32 {
-    match payload.downcast_ref::<CustomPayload>() {
-        Some(p) => p.code,
-        None => panic!(
-            "the panic payload is not the CustomPayload thrown (message: {:?})",
-            common::panic_message(payload)
-        ),
-    }
 }
 
 /// A little uneven work, so that items complete out of order.

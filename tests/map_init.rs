@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{quiet_expected_panics, watchdog, CustomPayload, EXPECTED};
+use common::{payload_code, quiet_expected_panics, watchdog, CustomPayload, EXPECTED};
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -22,16 +22,6 @@ fn spin_us(micros: u64) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_micros(micros) {
         std::hint::spin_loop();
-    }
-}
-
-fn payload_code(payload: &(dyn std::any::Any + Send)) -> u32 {
-    match payload.downcast_ref::<CustomPayload>() {
-        Some(p) => p.code,
-        None => panic!(
-            "the panic payload is not the CustomPayload thrown (message: {:?})",
-            common::panic_message(payload)
-        ),
     }
 }
 

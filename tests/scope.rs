@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{quiet_expected_panics, watchdog, CustomPayload, EXPECTED};
+use common::{custom, payload_code, quiet_expected_panics, watchdog};
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -18,23 +18,6 @@ const WATCHDOG_SECS: u64 = 60;
 
 /// The stack size used to show that long chains of spawns do not recurse.
 const SMALL_STACK: usize = 256 * 1024;
-
-fn custom(code: u32) -> CustomPayload {
-    CustomPayload {
-        code,
-        text: format!("{EXPECTED} #{code}"),
-    }
-}
-
-fn payload_code(payload: &(dyn std::any::Any + Send)) -> u32 {
-    match payload.downcast_ref::<CustomPayload>() {
-        Some(p) => p.code,
-        None => panic!(
-            "the panic payload is not the CustomPayload thrown (message: {:?})",
-            common::panic_message(payload)
-        ),
-    }
-}
 
 /// Waits (sleeping briefly) until `flag` is set; `false` after `timeout`.
 fn wait_flag(flag: &AtomicBool, timeout: Duration) -> bool {

@@ -318,3 +318,23 @@ pub fn thread_cpu_ns() -> u64 {
     assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// A [`CustomPayload`] with this code, to throw with `panic_any`.
+pub fn custom(code: u32) -> CustomPayload {
+    CustomPayload {
+        code,
+        text: format!("{EXPECTED} #{code}"),
+    }
+}
+
+/// The code of a [`CustomPayload`] panic, or a test failure naming what came
+/// instead.
+pub fn payload_code(payload: &(dyn std::any::Any + Send)) -> u32 {
+    match payload.downcast_ref::<CustomPayload>() {
+        Some(p) => p.code,
+        None => panic!(
+            "the panic payload is not the CustomPayload thrown (message: {:?})",
+            panic_message(payload)
+        ),
+    }
+}
