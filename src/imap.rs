@@ -247,87 +247,80 @@ fn output_of<R>(output: Option<BatchOutput<R>>) -> BatchOutput<R> {
     }
 }
 
-/// A lazy parallel map that yields results in input order, made by
-/// [`Pool::imap`].
-///
-/// Each `next()` takes items from the input until `window` of them are in
-/// flight, then waits for the oldest. The default window is
-/// [`DEFAULT_WINDOW_PER_THREAD`] times the pool's thread count; set it with
-/// [`window`](Imap::window).
-///
-/// Dropping the iterator skips the items not yet started and returns at once.
-/// If the pool is dropped first, the items already started are finished by
-/// the pool's drop, and the items taken after that run on the thread that
-/// calls `next()`: nothing hangs and nothing is lost.
-#[must_use = "an Imap does nothing until iterated"]
-pub struct Imap<R> {
+/// Where the finished batches of a stream come from: in input order
+/// ([`InOrder`]) or as they complete ([`AsCompleted`]).
+trait Batches<R>: Sized {
+    /// Starts a batch of the stream.
+    fn start(&mut self, feed: &mut Feed<R>, pulled: Pulled<R>);
+    /// Whether no batch is in flight.
+    fn is_empty(&self) -> bool;
+    /// Waits for the next batch to return (one is in flight).
+    fn next_output(&mut self) -> BatchOutput<R>;
+}
+
+/// The iteration shared by [`Imap`] and [`ImapUnordered`]: keep the window
+/// full, return the results of the current batch, then wait for the next.
+struct Stream<R, B> {
     feed: Feed<R>,
-    /// Batches started, oldest first.
-    in_flight: VecDeque<Task<Option<BatchOutput<R>>>>,
-    /// Results of the oldest finished batch, being returned.
+    batches: B,
+    /// Results of the last batch received, being returned.
     ready: VecDeque<JobResult<R>>,
 }
 
-impl<R> fmt::Debug for Imap<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Imap")
+impl<R: Send + 'static, B: Batches<R>> Stream<R, B> {
+    fn next(&mut self) -> Option<R> {
+        loop {
+            while let Some(pulled) = self
+                .feed
+                .next_batch(self.batches.is_empty() && self.ready.is_empty())
+            {
+                self.batches.start(&mut self.feed, pulled);
+            }
+            if let Some(result) = self.ready.pop_front() {
+                self.feed.returned();
+                return Some(result.into_value());
+            }
+            if self.batches.is_empty() {
+                return self
+                    .feed
+                    .input_panic
+                    .take()
+                    .map(|panic| resume_unwind(panic));
+            }
+            let output = self.batches.next_output();
+            self.feed.learn(&output);
+            self.ready = output.results;
+        }
+    }
+}
+
+impl<R, B> Stream<R, B> {
+    fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
             .field("window", &self.feed.window)
             .field("outstanding", &self.feed.outstanding)
             .finish_non_exhaustive()
     }
 }
 
-impl<R: Send + 'static> Imap<R> {
-    /// Sets how many items may be in flight at once (taken from the input and
-    /// not yet returned).
-    ///
-    /// # Panics
-    ///
-    /// If `window` is 0.
-    ///
-    /// ```
-    /// let pool = stealpool::Pool::new(2)?;
-    /// let doubled: Vec<u32> = pool.imap(0..100u32, |x| x * 2).window(3).collect();
-    /// assert_eq!(doubled[99], 198);
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn window(mut self, window: usize) -> Self {
-        self.feed.set_window(window);
-        self
+/// Batches returned in input order: each one's task, oldest first.
+struct InOrder<R>(VecDeque<Task<Option<BatchOutput<R>>>>);
+
+impl<R: Send + 'static> Batches<R> for InOrder<R> {
+    fn start(&mut self, feed: &mut Feed<R>, pulled: Pulled<R>) {
+        if let Some(task) = feed.start(pulled, |output| output) {
+            self.0.push_back(task);
+        }
     }
-}
 
-impl<R: Send + 'static> Iterator for Imap<R> {
-    type Item = R;
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 
-    fn next(&mut self) -> Option<R> {
-        loop {
-            while let Some(pulled) = self
-                .feed
-                .next_batch(self.in_flight.is_empty() && self.ready.is_empty())
-            {
-                if let Some(task) = self.feed.start(pulled, |output| output) {
-                    self.in_flight.push_back(task);
-                }
-            }
-            if let Some(result) = self.ready.pop_front() {
-                self.feed.returned();
-                return Some(result.into_value());
-            }
-            match self.in_flight.pop_front() {
-                Some(task) => {
-                    let output = output_of(task.join());
-                    self.feed.learn(&output);
-                    self.ready = output.results;
-                }
-                None => {
-                    return self
-                        .feed
-                        .input_panic
-                        .take()
-                        .map(|panic| resume_unwind(panic))
-                }
-            }
+    fn next_output(&mut self) -> BatchOutput<R> {
+        match self.0.pop_front() {
+            Some(task) => output_of(task.join()),
+            None => unreachable!("waited for a batch with none in flight"),
         }
     }
 }
@@ -387,27 +380,86 @@ impl<R> Completions<R> {
     }
 }
 
+/// Batches returned as they complete, through a completion queue.
+struct AsCompleted<R> {
+    completions: Arc<Completions<R>>,
+    /// Batches started and not yet received.
+    in_flight: usize,
+}
+
+impl<R: Send + 'static> Batches<R> for AsCompleted<R> {
+    fn start(&mut self, feed: &mut Feed<R>, pulled: Pulled<R>) {
+        let completions = Arc::clone(&self.completions);
+        // The task's own handle is not needed: the output arrives through
+        // `completions`.
+        let task = feed.start(pulled, move |output| completions.push(output));
+        self.in_flight += usize::from(task.is_some());
+    }
+
+    fn is_empty(&self) -> bool {
+        self.in_flight == 0
+    }
+
+    fn next_output(&mut self) -> BatchOutput<R> {
+        self.in_flight -= 1;
+        output_of(self.completions.wait_pop())
+    }
+}
+
+/// A lazy parallel map that yields results in input order, made by
+/// [`Pool::imap`].
+///
+/// Each `next()` takes items from the input until `window` of them are in
+/// flight, then waits for the oldest. The default window is
+/// [`DEFAULT_WINDOW_PER_THREAD`] times the pool's thread count; set it with
+/// [`window`](Imap::window).
+///
+/// Dropping the iterator skips the items not yet started and returns at once.
+/// If the pool is dropped first, the items already started are finished by
+/// the pool's drop, and the items taken after that run on the thread that
+/// calls `next()`: nothing hangs and nothing is lost.
+#[must_use = "an Imap does nothing until iterated"]
+pub struct Imap<R>(Stream<R, InOrder<R>>);
+
+impl<R: Send + 'static> Imap<R> {
+    /// Sets how many items may be in flight at once (taken from the input and
+    /// not yet returned).
+    ///
+    /// # Panics
+    ///
+    /// If `window` is 0.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let doubled: Vec<u32> = pool.imap(0..100u32, |x| x * 2).window(3).collect();
+    /// assert_eq!(doubled[99], 198);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn window(mut self, window: usize) -> Self {
+        self.0.feed.set_window(window);
+        self
+    }
+}
+
+impl<R: Send + 'static> Iterator for Imap<R> {
+    type Item = R;
+
+    fn next(&mut self) -> Option<R> {
+        self.0.next()
+    }
+}
+
+impl<R> fmt::Debug for Imap<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.debug("Imap", f)
+    }
+}
+
 /// A lazy parallel map that yields results as they complete, made by
 /// [`Pool::imap_unordered`]. It keeps a window of items in flight and
 /// behaves on drop like [`Imap`].
 #[must_use = "an ImapUnordered does nothing until iterated"]
-pub struct ImapUnordered<R> {
-    feed: Feed<R>,
-    completions: Arc<Completions<R>>,
-    /// Batches started and not yet received.
-    in_flight: usize,
-    /// Results of the last received batch, being returned.
-    ready: VecDeque<JobResult<R>>,
-}
-
-impl<R> fmt::Debug for ImapUnordered<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ImapUnordered")
-            .field("window", &self.feed.window)
-            .field("outstanding", &self.feed.outstanding)
-            .finish_non_exhaustive()
-    }
-}
+pub struct ImapUnordered<R>(Stream<R, AsCompleted<R>>);
 
 impl<R: Send + 'static> ImapUnordered<R> {
     /// Sets how many items may be in flight at once (see [`Imap::window`]).
@@ -424,7 +476,7 @@ impl<R: Send + 'static> ImapUnordered<R> {
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
     pub fn window(mut self, window: usize) -> Self {
-        self.feed.set_window(window);
+        self.0.feed.set_window(window);
         self
     }
 }
@@ -433,35 +485,13 @@ impl<R: Send + 'static> Iterator for ImapUnordered<R> {
     type Item = R;
 
     fn next(&mut self) -> Option<R> {
-        loop {
-            while let Some(pulled) = self
-                .feed
-                .next_batch(self.in_flight == 0 && self.ready.is_empty())
-            {
-                let completions = Arc::clone(&self.completions);
-                // The task's own handle is not needed: the output arrives
-                // through `completions`.
-                let task = self
-                    .feed
-                    .start(pulled, move |output| completions.push(output));
-                self.in_flight += usize::from(task.is_some());
-            }
-            if let Some(result) = self.ready.pop_front() {
-                self.feed.returned();
-                return Some(result.into_value());
-            }
-            if self.in_flight == 0 {
-                return self
-                    .feed
-                    .input_panic
-                    .take()
-                    .map(|panic| resume_unwind(panic));
-            }
-            self.in_flight -= 1;
-            let output = output_of(self.completions.wait_pop());
-            self.feed.learn(&output);
-            self.ready = output.results;
-        }
+        self.0.next()
+    }
+}
+
+impl<R> fmt::Debug for ImapUnordered<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.debug("ImapUnordered", f)
     }
 }
 
@@ -493,11 +523,11 @@ impl Pool {
         R: Send + 'static,
         F: Fn(I::Item) -> R + Send + Sync + 'static,
     {
-        Imap {
+        Imap(Stream {
             feed: Feed::new(self, input, f),
-            in_flight: VecDeque::new(),
+            batches: InOrder(VecDeque::new()),
             ready: VecDeque::new(),
-        }
+        })
     }
 
     /// Like [`imap`](Self::imap), yielding results in the order they complete
@@ -523,15 +553,17 @@ impl Pool {
         R: Send + 'static,
         F: Fn(I::Item) -> R + Send + Sync + 'static,
     {
-        ImapUnordered {
+        ImapUnordered(Stream {
             feed: Feed::new(self, input, f),
-            completions: Arc::new(Completions {
-                results: Mutex::new(VecDeque::new()),
-                ready: AtomicUsize::new(0),
-                waiter: Mutex::new(None),
-            }),
-            in_flight: 0,
+            batches: AsCompleted {
+                completions: Arc::new(Completions {
+                    results: Mutex::new(VecDeque::new()),
+                    ready: AtomicUsize::new(0),
+                    waiter: Mutex::new(None),
+                }),
+                in_flight: 0,
+            },
             ready: VecDeque::new(),
-        }
+        })
     }
 }
