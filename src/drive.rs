@@ -175,6 +175,10 @@ where
         let extra = {
             let mut failures = lock(&self.failures);
             failures.ranges.push(range);
+            // Mutant `panic_payload_lost`: the chunk's panic is recorded as a
+            // failure, but its payload is dropped.
+            #[cfg(stealpool_mutant = "panic_payload_lost")]
+            let panic: Option<Panic> = panic.and(None);
             match (panic, &failures.panic) {
                 (Some(panic), None) => {
                     failures.panic = Some(panic);
@@ -212,6 +216,8 @@ where
     /// The caller's solo start (adaptive chunking): runs batches of growing
     /// size until the work is done or it has run for [`PROMOTE_AFTER`].
     /// Returns whether work is left.
+    // Under loom the loop returns after its first batch (there is no clock).
+    #[cfg_attr(loom, allow(clippy::never_loop))]
     fn solo_start(&self, local: &mut L) -> bool {
         #[cfg(not(loom))]
         let started = std::time::Instant::now();
@@ -313,6 +319,13 @@ where
             None => registry.inject(job),
         }
         drive.participate(&mut local);
+        // Mutant `panic_skips_wait`: after a failure, returns (and re-raises
+        // the panic) without waiting for the helpers still running chunks.
+        #[cfg(stealpool_mutant = "panic_skips_wait")]
+        if drive.stop.load(Ordering::Relaxed) {
+            drop(local);
+            return drive.into_outcome();
+        }
         if ticket.close() {
             latch.wait();
         }
@@ -382,7 +395,11 @@ impl Ticket {
         // AcqRel. Release: publishes this helper's chunk results to whoever
         // observes the gate empty. Acquire: if we are the last, we have seen
         // the earlier helpers' releases, and pass them on through the latch.
+        #[cfg(not(stealpool_mutant = "gate_relaxed"))]
         let before = self.gate.fetch_sub(1, Ordering::AcqRel);
+        // Mutant `gate_relaxed`: the gate's AcqRel pair weakened to Relaxed.
+        #[cfg(stealpool_mutant = "gate_relaxed")]
+        let before = self.gate.fetch_sub(1, Ordering::Relaxed);
         if before == CLOSED | 1 {
             // SAFETY: the gate was closed with us inside, so the caller waits
             // on the latch and keeps it alive until it is set.
@@ -395,7 +412,10 @@ impl Ticket {
     fn close(&self) -> bool {
         // AcqRel. Acquire: if nobody is inside, synchronizes with every
         // helper's Release in `leave`, so their results are visible.
+        #[cfg(not(stealpool_mutant = "gate_relaxed"))]
         let before = self.gate.fetch_or(CLOSED, Ordering::AcqRel);
+        #[cfg(stealpool_mutant = "gate_relaxed")]
+        let before = self.gate.fetch_or(CLOSED, Ordering::Relaxed);
         before != 0
     }
 

@@ -120,7 +120,11 @@ impl Latch {
     /// Whether the latch is set. When it returns `true`, everything the setter
     /// did before [`Latch::set`] is visible to the caller.
     #[inline]
+    #[cfg_attr(stealpool_mutant = "latch_relaxed", allow(unreachable_code))]
     pub(crate) fn probe(&self) -> bool {
+        // Mutant `latch_relaxed`: the Release/Acquire pair weakened to Relaxed.
+        #[cfg(stealpool_mutant = "latch_relaxed")]
+        return self.set.load(Ordering::Relaxed);
         // Acquire: pairs with the Release store in `set`, so the results that
         // the setter wrote before setting are visible to the waiter.
         self.set.load(Ordering::Acquire)
@@ -141,7 +145,10 @@ impl Latch {
         let waiter = latch.waiter.clone();
         // Release: publishes the setter's writes (results) to the waiter's
         // Acquire `probe`.
+        #[cfg(not(stealpool_mutant = "latch_relaxed"))]
         latch.set.store(true, Ordering::Release);
+        #[cfg(stealpool_mutant = "latch_relaxed")]
+        latch.set.store(true, Ordering::Relaxed);
         waiter.wake();
     }
 

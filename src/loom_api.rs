@@ -14,11 +14,18 @@
 //! `unpark` reaches a thread that is blocked on anything but `park` (a mutex,
 //! a join; loom issue #249), which a submitter that goes on to push more work
 //! or drop the pool can be. The latch's park/unpark path is modelled where it
-//! matters, by the models whose caller is a `map` (see `loom-tests`).
+//! matters: by the models whose caller runs `map_chunked` or `join` on a
+//! thread of its own (`loom-tests/src/support.rs`, `from_outside`).
 
 use crate::job::{Job, JobRef};
 use crate::sync::{lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::Pool;
+
+/// The mutant compiled into this build, as `loom-tests/run-mutants.sh` names
+/// it (it builds each mutant with `STEALPOOL_MUTANT` set and
+/// `--cfg stealpool_mutant="<name>"`). Reading the variable here also makes
+/// cargo rebuild the library whenever it changes.
+pub const MUTANT: Option<&str> = option_env!("STEALPOOL_MUTANT");
 
 /// A job for the models: runs its closure on its first execution, counts every
 /// execution (a broken queue may hand one job out twice), and then signals

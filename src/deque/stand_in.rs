@@ -269,7 +269,7 @@ impl<T> Injector<T> {
         if !non_empty(head, tail) {
             return Steal::Empty;
         }
-        let advance = ((tail - head + 1) / 2).min(MAX_BATCH);
+        let advance = (tail - head).div_ceil(2).min(MAX_BATCH);
         // As crossbeam: the claim fails only if another stealer claimed
         // first. A strong compare-exchange: no spurious failures.
         if self

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs every mutant of the loom suite and checks that its model kills it.
+#
+# A mutant is a deliberately broken variant of the engine (or of the loom
+# stand-in for crossbeam-deque), compiled in only with
+# `--cfg stealpool_mutant="<name>"`. Each one runs in its own process (a loom
+# deadlock can abort the process, so `#[should_panic]` could not catch it),
+# with the same bounds as the suite, and must FAIL for the expected reason: a
+# line of its output must match the expected pattern. The script fails if any
+# mutant survives, times out, or fails for another reason.
+#
+# Usage: loom-tests/run-mutants.sh [mutant ...]   (default: all)
+# Environment: LOOM_MAX_PREEMPTIONS and LOOM_MAX_BRANCHES as for the suite;
+# MUTANT_TIMEOUT (seconds per mutant, default 300).
+#
+# The cfg reaches the stealpool library only, through loom-tests/mutant-rustc.sh
+# (cargo's RUSTC_WORKSPACE_WRAPPER) and STEALPOOL_MUTANT: the dependencies
+# keep the suite's RUSTFLAGS, so a mutant costs a rebuild of the two
+# workspace crates (a few seconds), not of loom and its dependencies. By hand,
+# `RUSTFLAGS='--cfg loom --cfg stealpool_mutant="<name>"'` does the same with
+# a full build.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+# name | model (test in loom-tests/tests/models.rs) | expected failure (ERE)
+MUTANTS='
+deque_steal_unclaimed       | exactly_once                | exactly once: task [0-9] ran 2 times
+sleep_check_before_announce | no_lost_wakeup              | deadlock; threads
+sleep_no_fence              | no_lost_wakeup              | deadlock; threads
+new_work_no_fence           | no_lost_wakeup              | deadlock; threads
+gate_relaxed                | map_completion              | Causality violation
+gate_relaxed                | panic_is_reraised           | Causality violation
+panic_payload_lost          | panic_is_reraised           | panic: the caller got another payload
+panic_skips_wait            | panic_is_reraised           | Causality violation|a job unwound out of the scheduler
+shutdown_skips_drain        | shutdown_drains             | shutdown: a task queued before the drop did not run
+latch_wake_no_fence         | nested_map                  | deadlock; threads
+latch_relaxed               | join_both_paths             | Causality violation
+take_back_skips_wait        | join_both_paths             | Causality violation|taken before it ran
+baton_dropped               | burst_wakes_a_second_worker | deadlock; threads
+baton_no_fence              | burst_wakes_a_second_worker | deadlock; threads
+'
+
+export RUSTFLAGS="--cfg loom"
+export RUSTC_WORKSPACE_WRAPPER="$PWD/loom-tests/mutant-rustc.sh"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/loom}"
+export CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true
+export CARGO_TERM_COLOR=never
+timeout_s="${MUTANT_TIMEOUT:-300}"
+log_dir="$CARGO_TARGET_DIR/mutants"
+mkdir -p "$log_dir"
+
+wanted=" $* "
+survivors=()
+total=0
+while IFS='|' read -r name model expected; do
+  name="$(echo "$name" | xargs)"
+  model="$(echo "$model" | xargs)"
+  expected="$(echo "$expected" | sed 's/^ *//; s/ *$//')"
+  [ -z "$name" ] && continue
+  if [ $# -gt 0 ] && [[ "$wanted" != *" $name "* ]]; then
+    continue
+  fi
+  total=$((total + 1))
+  log="$log_dir/$name.$model.log"
+  export STEALPOOL_MUTANT="$name"
+  if ! cargo test --release -q -p stealpool-loom-tests --test models --no-run >"$log" 2>&1; then
+    echo "mutant $name: BUILD FAILED (see $log)"
+    survivors+=("$name (build failed)")
+    continue
+  fi
+  start=$(date +%s.%N)
+  timeout "$timeout_s" cargo test --release -q -p stealpool-loom-tests --test models \
+    -- --exact "$model" --nocapture >>"$log" 2>&1
+  status=$?
+  secs=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)")
+  if ! grep -q "(mutant $name)" "$log"; then
+    echo "mutant $name: the model did not run with the mutant compiled in (see $log)"
+    survivors+=("$name (not compiled in)")
+  elif [ "$status" -eq 0 ]; then
+    echo "mutant $name: SURVIVED model $model (${secs} s)"
+    survivors+=("$name")
+  elif [ "$status" -eq 124 ]; then
+    echo "mutant $name: TIMED OUT after ${timeout_s} s in model $model"
+    survivors+=("$name (timeout)")
+  elif grep -Eq -- "$expected" "$log"; then
+    echo "mutant $name: killed by $model in ${secs} s ($(grep -Eo -m1 -- "$expected" "$log"))"
+  else
+    echo "mutant $name: model $model failed, but not with /$expected/ (see $log)"
+    survivors+=("$name (unexpected failure)")
+  fi
+done <<<"$MUTANTS"
+
+if [ "$total" -eq 0 ]; then
+  echo "no such mutant: $*" >&2
+  exit 2
+fi
+if [ ${#survivors[@]} -gt 0 ]; then
+  echo "FAILED: ${#survivors[@]} of $total mutants not killed as expected: ${survivors[*]}" >&2
+  exit 1
+fi
+echo "all $total mutants killed"

@@ -1,0 +1,295 @@
+//! The loom models of stealpool's scheduler. Each `#[test]` explores every
+//! interleaving, up to its preemption bound, of a small scenario run on the
+//! real engine (`../src`, compiled with `--cfg loom`).
+//!
+//! `docs/verification.md` gives, for each model, what it proves, its bound,
+//! its run time and the mutants it kills.
+
+#![cfg(loom)]
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use stealpool::loom_api::{inject, CountedJob};
+use stealpool::Pool;
+use stealpool_loom_tests::support::{check, from_outside, quiet_expected_panics, Tracked};
+
+/// A slow chunk: it yields twice, and each yield lets the other threads run
+/// on without spending the preemption bound, so a waiting worker can go all
+/// the way to sleep while the chunk still runs (model 6 reaches the lost
+/// wake-up of a waiting worker at bound 2 instead of 3).
+fn slow_chunk() {
+    for _ in 0..2 {
+        loom::thread::yield_now();
+    }
+}
+
+/// Model 1, exactly once: a thread outside the pool submits three tasks to a
+/// two-worker pool. Every task runs exactly once, and the submitter's waits
+/// return. Three tasks make the first injector steal take a batch of two, so
+/// that the second worker can steal from the first one's deque while it pops.
+#[test]
+fn exactly_once() {
+    check("exactly_once", 2, || {
+        let jobs: Vec<CountedJob<'_>> = (0..3).map(|_| CountedJob::new(|| {})).collect();
+        let pool = Pool::new(2).unwrap();
+        for job in &jobs {
+            // SAFETY: `jobs` outlives `pool`, which is dropped below.
+            unsafe { inject(&pool, job) };
+        }
+        for job in &jobs {
+            job.wait();
+        }
+        drop(pool);
+        for (i, job) in jobs.iter().enumerate() {
+            assert_eq!(
+                job.runs(),
+                1,
+                "exactly once: task {i} ran {} times",
+                job.runs()
+            );
+        }
+    });
+}
+
+/// Model 2, no lost wake-up: a one-worker pool gets a task, then a second
+/// one while its only worker, done with the first, is deciding to sleep. Both
+/// run: a lost wake-up leaves the worker asleep and the submitter waiting,
+/// which loom reports as a deadlock.
+#[test]
+fn no_lost_wakeup() {
+    check("no_lost_wakeup", 5, || {
+        let first = CountedJob::new(|| {});
+        let second = CountedJob::new(|| {});
+        let pool = Pool::new(1).unwrap();
+        // SAFETY: both jobs outlive `pool`.
+        unsafe { inject(&pool, &first) };
+        first.wait();
+        // SAFETY: as above.
+        unsafe { inject(&pool, &second) };
+        second.wait();
+        drop(pool);
+    });
+}
+
+/// Model 3, map completion: `map_chunked` over three chunks on two workers
+/// returns the right results in order, through every interleaving of the
+/// tickets' stealing. Each result is created by whichever thread ran its chunk
+/// and read by the caller, so a result not published to the caller (gate or
+/// latch too weak) is a "Causality violation".
+#[test]
+fn map_completion() {
+    check("map_completion", 2, || {
+        from_outside(Pool::new(2).unwrap(), |pool| {
+            let out = pool.map_chunked(&[1u32, 2, 3], 1, |&x| Tracked::new(x * 10));
+            let values: Vec<u32> = out.iter().map(Tracked::get).collect();
+            assert_eq!(values, [10, 20, 30], "map completion: wrong results");
+        });
+    });
+}
+
+/// Model 4, panic: a panicking chunk's payload is re-raised on the caller,
+/// and no chunk touches the caller's data after the caller has returned: the
+/// caller overwrites its input right away, which is a "Causality violation"
+/// if any chunk still reads it (or read it without being ordered before the
+/// return).
+#[test]
+fn panic_is_reraised() {
+    quiet_expected_panics("chunk 1 fails");
+    check("panic_is_reraised", 2, || {
+        from_outside(Pool::new(2).unwrap(), |pool| {
+            let input: Vec<Tracked<u32>> = (0..3).map(Tracked::new).collect();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                pool.map_chunked(&input, 1, |x| {
+                    let value = x.get();
+                    if value == 1 {
+                        panic!("chunk 1 fails");
+                    }
+                    value
+                })
+            }));
+            let payload = match result {
+                Ok(_) => panic!("panic: the chunk's panic did not reach the caller"),
+                Err(payload) => payload,
+            };
+            assert_eq!(
+                payload.downcast_ref::<&str>(),
+                Some(&"chunk 1 fails"),
+                "panic: the caller got another payload"
+            );
+            // The caller owns its data again.
+            for x in &input {
+                x.set(0);
+            }
+        });
+    });
+}
+
+/// Model 5, shutdown: dropping the pool with a task still queued runs the
+/// task, and joins every worker (a worker that never exits is a deadlock).
+#[test]
+fn shutdown_drains() {
+    check("shutdown_drains", 3, || {
+        let job = CountedJob::new(|| {});
+        let pool = Pool::new(2).unwrap();
+        // SAFETY: `job` outlives `pool`.
+        unsafe { inject(&pool, &job) };
+        drop(pool);
+        assert_eq!(
+            job.runs(),
+            1,
+            "shutdown: a task queued before the drop did not run"
+        );
+    });
+}
+
+/// Executions of `nested_map` in which a worker ran another job while it
+/// waited on its inner map.
+static RAN_OTHER_WORK_WHILE_WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Model 6, nested map: a task on a worker runs an inner `map_chunked` over
+/// two chunks. The other worker steals the inner ticket, and its chunk submits
+/// another task; the first worker, waiting on the inner map, runs that task
+/// (in some executions) and is woken when the inner map's latch is set.
+/// Results are checked as in model 3, and the model also checks that at least
+/// one execution had the waiting worker run the other task.
+#[test]
+fn nested_map() {
+    RAN_OTHER_WORK_WHILE_WAITING.store(0, Ordering::Relaxed);
+    check("nested_map", 2, || {
+        let pool = Pool::new(2).unwrap();
+        let sum = Tracked::new(0u32);
+        // The thread of the outer task while it is inside its inner map.
+        let waiting: Mutex<Option<loom::thread::ThreadId>> = Mutex::new(None);
+        let other_ran_inside = AtomicBool::new(false);
+        {
+            let other = CountedJob::new(|| {
+                let here = loom::thread::current().id();
+                if *waiting.lock().unwrap() == Some(here) {
+                    other_ran_inside.store(true, Ordering::Relaxed);
+                }
+            });
+            let outer = CountedJob::new(|| {
+                *waiting.lock().unwrap() = Some(loom::thread::current().id());
+                let inner = pool.map_chunked(&[1u32, 2], 1, |&x| {
+                    if x == 2 {
+                        // SAFETY: `other` is awaited below before it is
+                        // dropped, and executed once (model 1).
+                        unsafe { inject(&pool, &other) };
+                    }
+                    slow_chunk();
+                    Tracked::new(x * 10)
+                });
+                *waiting.lock().unwrap() = None;
+                sum.set(inner.iter().map(Tracked::get).sum());
+            });
+            // SAFETY: both jobs are awaited before they are dropped: their
+            // latches are set at the end of their only execution.
+            unsafe { inject(&pool, &outer) };
+            outer.wait();
+            other.wait();
+        }
+        assert_eq!(sum.get(), 30, "nested map: wrong results");
+        if other_ran_inside.load(Ordering::Relaxed) {
+            RAN_OTHER_WORK_WHILE_WAITING.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(pool);
+    });
+    assert!(
+        RAN_OTHER_WORK_WHILE_WAITING.load(Ordering::Relaxed) > 0,
+        "nested map: in no execution did a worker waiting on its inner map run other work"
+    );
+}
+
+/// Executions of `join` in which `b` was taken back by the joining worker,
+/// and in which it was stolen by the other one.
+static JOIN_TAKEN_BACK: AtomicUsize = AtomicUsize::new(0);
+static JOIN_STOLEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Model 7, join: `Pool::join(a, b)` called from outside moves onto a worker,
+/// which offers `b` to thieves (under loom every join does) and runs `a`.
+/// Both halves run exactly once and their results reach the caller, whether
+/// the joining worker takes `b` back or the other worker steals it; the model
+/// checks that both paths were explored.
+#[test]
+fn join_both_paths() {
+    JOIN_TAKEN_BACK.store(0, Ordering::Relaxed);
+    JOIN_STOLEN.store(0, Ordering::Relaxed);
+    check("join_both_paths", 2, || {
+        from_outside(Pool::new(2).unwrap(), |pool| {
+            let a_runs = AtomicUsize::new(0);
+            let b_runs = AtomicUsize::new(0);
+            let a_thread: Mutex<Option<loom::thread::ThreadId>> = Mutex::new(None);
+            let b_thread: Mutex<Option<loom::thread::ThreadId>> = Mutex::new(None);
+            let (a, b) = pool.join(
+                || {
+                    a_runs.fetch_add(1, Ordering::Relaxed);
+                    *a_thread.lock().unwrap() = Some(loom::thread::current().id());
+                    Tracked::new(1u32)
+                },
+                || {
+                    b_runs.fetch_add(1, Ordering::Relaxed);
+                    *b_thread.lock().unwrap() = Some(loom::thread::current().id());
+                    Tracked::new(2u32)
+                },
+            );
+            assert_eq!((a.get(), b.get()), (1, 2), "join: wrong results");
+            assert_eq!(
+                (
+                    a_runs.load(Ordering::Relaxed),
+                    b_runs.load(Ordering::Relaxed)
+                ),
+                (1, 1),
+                "join: a half did not run exactly once"
+            );
+            let (a_thread, b_thread) = (*a_thread.lock().unwrap(), *b_thread.lock().unwrap());
+            if a_thread == b_thread {
+                JOIN_TAKEN_BACK.fetch_add(1, Ordering::Relaxed);
+            } else {
+                JOIN_STOLEN.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    });
+    assert!(
+        JOIN_TAKEN_BACK.load(Ordering::Relaxed) > 0,
+        "join: no execution took `b` back"
+    );
+    assert!(
+        JOIN_STOLEN.load(Ordering::Relaxed) > 0,
+        "join: no execution had `b` stolen"
+    );
+}
+
+/// Model 8, wake-ups follow the work: two tasks submitted back to back to a
+/// two-worker pool, the first of which blocks until the second has run. The
+/// worker that takes the first one cannot run the second, so the second must
+/// get the other worker, asleep or searching: through the publisher's wake-up
+/// or through the baton that the last searcher passes when it stops
+/// searching. A job left queued while a worker sleeps is a deadlock.
+#[test]
+fn burst_wakes_a_second_worker() {
+    check("burst_wakes_a_second_worker", 2, || {
+        let released = loom::sync::Mutex::new(false);
+        let release = loom::sync::Condvar::new();
+        let blocker = CountedJob::new(|| {
+            let mut released = released.lock().unwrap();
+            while !*released {
+                released = release.wait(released).unwrap();
+            }
+        });
+        let releaser = CountedJob::new(|| {
+            *released.lock().unwrap() = true;
+            release.notify_all();
+        });
+        let pool = Pool::new(2).unwrap();
+        // SAFETY: both jobs outlive `pool`.
+        unsafe {
+            inject(&pool, &blocker);
+            inject(&pool, &releaser);
+        }
+        blocker.wait();
+        releaser.wait();
+        drop(pool);
+    });
+}
