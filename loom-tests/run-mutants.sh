@@ -38,6 +38,7 @@ latch_relaxed               | join_both_paths             | Causality violation
 take_back_skips_wait        | join_both_paths             | Causality violation|taken before it ran
 baton_dropped               | burst_wakes_a_second_worker | deadlock; threads
 baton_no_fence              | burst_wakes_a_second_worker | deadlock; threads
+completion_takes_waiter     | imap_unordered_wakeups | deadlock; threads
 '
 
 export RUSTFLAGS="--cfg loom"

@@ -355,7 +355,11 @@ impl<R> Completions<R> {
         // the registration lost wake-ups: a late push could take the
         // registration of the consumer's *next* wait, whose own push then
         // found nobody to wake.)
+        #[cfg(not(stealpool_mutant = "completion_takes_waiter"))]
         let waiter = lock(&self.waiter).clone();
+        // Mutant `completion_takes_waiter`: the lost wake-up fixed above.
+        #[cfg(stealpool_mutant = "completion_takes_waiter")]
+        let waiter = lock(&self.waiter).take();
         if let Some(waiter) = waiter {
             waiter.wake();
         }
@@ -368,7 +372,10 @@ impl<R> Completions<R> {
             waiter.wait_until(self);
             // The wait is over; later pushes need not wake anyone (a wake
             // that still arrives is a harmless spurious one).
-            *lock(&self.waiter) = None;
+            #[cfg(not(stealpool_mutant = "completion_takes_waiter"))]
+            {
+                *lock(&self.waiter) = None;
+            }
         }
         // Relaxed: only this consumer decrements, and `done` acquired the
         // increment that makes this result available.

@@ -293,3 +293,23 @@ fn burst_wakes_a_second_worker() {
         drop(pool);
     });
 }
+
+/// Model 9, imap_unordered's completion queue: a one-worker pool maps three
+/// items through `imap_unordered` with a window of one, so the consumer (a
+/// thread outside the pool) waits on the queue three times in a row, each
+/// wait registering it in the same slot. Every wait must be woken: a
+/// completion that is late to look at the slot must not take the
+/// registration of the consumer's *next* wait (the lost wake-up of
+/// `tests/imap_unordered_wakeup.rs`), which loom reports as a deadlock.
+#[test]
+fn imap_unordered_wakeups() {
+    check("imap_unordered_wakeups", 2, || {
+        from_outside(Pool::new(1).unwrap(), |pool| {
+            let sum: u32 = pool
+                .imap_unordered(vec![1u32, 2, 3], |x| x * 10)
+                .window(1)
+                .sum();
+            assert_eq!(sum, 60, "imap_unordered: wrong results");
+        });
+    });
+}
