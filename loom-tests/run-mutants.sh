@@ -39,6 +39,7 @@ take_back_skips_wait        | join_both_paths             | Causality violation|
 baton_dropped               | burst_wakes_a_second_worker | deadlock; threads
 baton_no_fence              | burst_wakes_a_second_worker | deadlock; threads
 completion_takes_waiter     | imap_unordered_wakeups | deadlock; threads
+scope_count_relaxed         | scope_waits_for_its_tasks | Causality violation
 '
 
 export RUSTFLAGS="--cfg loom"

@@ -131,7 +131,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // AcqRel. Release: publishes this task's writes. Acquire: the last
         // one has seen every earlier release and passes them on through the
         // latch's Release to the waiting caller.
-        if scope.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        #[cfg(not(stealpool_mutant = "scope_count_relaxed"))]
+        let before = scope.pending.fetch_sub(1, Ordering::AcqRel);
+        // Mutant `scope_count_relaxed`: the count's release/acquire dropped.
+        #[cfg(stealpool_mutant = "scope_count_relaxed")]
+        let before = scope.pending.fetch_sub(1, Ordering::Relaxed);
+        if before == 1 {
             // SAFETY: the scope waits on this latch, so it is alive.
             unsafe { Latch::set(&scope.all_done) };
         }

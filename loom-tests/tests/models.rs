@@ -313,3 +313,31 @@ fn imap_unordered_wakeups() {
         });
     });
 }
+
+/// Model 10, scope: an outside thread opens a scope on a one-worker pool and
+/// spawns two tasks that each write a value into the caller's stack frame;
+/// `scope` returns only after both ran, and both values reach the caller
+/// through a happens-before edge (the count of pending tasks, then the
+/// scope's latch, or the caller's own last decrement), else loom reports a
+/// "Causality violation".
+#[test]
+fn scope_waits_for_its_tasks() {
+    check("scope_waits_for_its_tasks", 2, || {
+        from_outside(Pool::new(1).unwrap(), |pool| {
+            let left: Mutex<Option<Tracked<u32>>> = Mutex::new(None);
+            let right: Mutex<Option<Tracked<u32>>> = Mutex::new(None);
+            pool.scope(|s| {
+                s.spawn(|| *left.lock().unwrap() = Some(Tracked::new(1)));
+                s.spawn(|| *right.lock().unwrap() = Some(Tracked::new(2)));
+            });
+            let read = |slot: &Mutex<Option<Tracked<u32>>>| {
+                slot.lock()
+                    .unwrap()
+                    .as_ref()
+                    .map(Tracked::get)
+                    .expect("scope: a task had not run when the scope returned")
+            };
+            assert_eq!(read(&left) + read(&right), 3, "scope: wrong values");
+        });
+    });
+}
