@@ -274,7 +274,7 @@ where
     B: Fn(&mut L, Range<usize>) -> bool + Sync,
     L: Default,
 {
-    let own_worker = WorkerThread::current().filter(|worker| worker.registry().same(registry));
+    let own_worker = WorkerThread::current_in(registry);
     // At most `threads` threads work on a call at once, the caller included
     // (whether it is one of the pool's workers or not): a pool sized to leave
     // a core free does so, and efficiency figures compare like with like.

@@ -76,7 +76,7 @@ impl Pool {
     /// The calling thread's worker, if it is one of this pool's.
     #[inline]
     pub(crate) fn own_worker<'a>(&self) -> Option<&'a WorkerThread> {
-        WorkerThread::current().filter(|worker| worker.registry().same(&self.registry))
+        WorkerThread::current_in(&self.registry)
     }
 
     /// The number of worker threads.
@@ -317,9 +317,7 @@ impl Drop for Pool {
         // A pool dropped on one of its own workers (say, by a job that held
         // the last handle) cannot join that worker: it detaches it instead,
         // and that worker exits as soon as the job returns.
-        let own_index = WorkerThread::current()
-            .filter(|worker| worker.registry().same(&self.registry))
-            .map(WorkerThread::index);
+        let own_index = self.own_worker().map(WorkerThread::index);
         for (index, handle) in self.handles.drain(..).enumerate() {
             if Some(index) != own_index {
                 // Workers never unwind (a job that did would abort), so there

@@ -115,9 +115,9 @@ impl Registry {
     /// pool's workers (where other workers may steal it), otherwise on the
     /// injector.
     pub(crate) fn submit(&self, job: JobRef) {
-        match WorkerThread::current() {
-            Some(worker) if worker.registry().same(self) => worker.push(job),
-            _ => self.inject(job),
+        match WorkerThread::current_in(self) {
+            Some(worker) => worker.push(job),
+            None => self.inject(job),
         }
     }
 
@@ -125,7 +125,7 @@ impl Registry {
     /// that outlived it): refused, and handed back, once the pool has started
     /// dropping.
     pub(crate) fn try_submit(&self, job: JobRef) -> Result<(), JobRef> {
-        if let Some(worker) = WorkerThread::current().filter(|w| w.registry().same(self)) {
+        if let Some(worker) = WorkerThread::current_in(self) {
             // A worker of the pool is running, so the pool is not gone; and a
             // worker drains its own deque before it exits.
             worker.push(job);

@@ -108,6 +108,13 @@ impl WorkerThread {
         unsafe { worker.as_ref() }
     }
 
+    /// The worker running on the calling thread, if it is one of
+    /// `registry`'s workers.
+    #[inline]
+    pub(crate) fn current_in<'a>(registry: &Registry) -> Option<&'a WorkerThread> {
+        WorkerThread::current().filter(|worker| worker.registry.same(registry))
+    }
+
     pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }

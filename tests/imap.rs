@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{custom, payload_code, quiet_expected_panics, watchdog};
+use common::{custom, payload_code, quiet_expected_panics, watchdog, DropCount};
 use std::collections::HashSet;
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,16 +41,6 @@ fn uneven(x: u64) -> u64 {
         std::hint::spin_loop();
     }
     x * 3 + 1
-}
-
-/// Counts its drops.
-#[derive(Debug)]
-struct DropCount(Arc<AtomicUsize>, u64);
-
-impl Drop for DropCount {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 // --------------------------------------------------------------- order ---

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{panic_message, quiet_expected_panics, watchdog, CustomPayload, EXPECTED};
+use common::{panic_message, quiet_expected_panics, watchdog, CustomPayload, DropCount, EXPECTED};
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -15,16 +15,6 @@ use std::time::{Duration, Instant};
 use stealpool::{current_thread_index, Pool, Task};
 
 const WATCHDOG_SECS: u64 = 60;
-
-/// Counts its drops.
-#[derive(Debug)]
-struct DropCount(Arc<AtomicUsize>, u64);
-
-impl Drop for DropCount {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 #[test]
 fn spawn_returns_the_result_from_a_worker() {

@@ -338,3 +338,13 @@ pub fn payload_code(payload: &(dyn std::any::Any + Send)) -> u32 {
         ),
     }
 }
+
+/// Counts its drops in the shared counter; the second field is a payload.
+#[derive(Debug)]
+pub struct DropCount(pub Arc<AtomicUsize>, pub u64);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
