@@ -22,56 +22,67 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# name | model (test in loom-tests/tests/models.rs) | expected failure (ERE)
+# checker | name | model | expected failure (ERE, to the end of the line)
+#
+# checker loom: the model is a test in loom-tests/tests/models.rs; shuttle: a
+# test in loom-tests/tests/shuttle_models.rs, for the mutants that need more
+# threads than loom can explore.
 MUTANTS='
-deque_steal_unclaimed       | exactly_once                | exactly once: task [0-9] ran 2 times
-sleep_check_before_announce | no_lost_wakeup              | deadlock; threads
-sleep_no_fence              | no_lost_wakeup              | deadlock; threads
-new_work_no_fence           | no_lost_wakeup              | deadlock; threads
-gate_relaxed                | map_completion              | Causality violation
-gate_relaxed                | panic_is_reraised           | Causality violation
-panic_payload_lost          | panic_is_reraised           | panic: the caller got another payload
-panic_skips_wait            | panic_is_reraised           | Causality violation|a job unwound out of the scheduler
-shutdown_skips_drain        | shutdown_drains             | shutdown: a task queued before the drop did not run
-latch_wake_no_fence         | nested_map                  | deadlock; threads
-latch_relaxed               | join_both_paths             | Causality violation
-take_back_skips_wait        | join_both_paths             | Causality violation|taken before it ran
-baton_dropped               | burst_wakes_a_second_worker | deadlock; threads
-baton_no_fence              | burst_wakes_a_second_worker | deadlock; threads
-completion_takes_waiter     | imap_unordered_wakeups | deadlock; threads
-scope_count_relaxed         | scope_waits_for_its_tasks | Causality violation
+loom    | deque_steal_unclaimed       | exactly_once                | exactly once: task [0-9] ran 2 times
+loom    | sleep_check_before_announce | no_lost_wakeup              | deadlock; threads
+loom    | sleep_no_fence              | no_lost_wakeup              | deadlock; threads
+loom    | new_work_no_fence           | no_lost_wakeup              | deadlock; threads
+loom    | gate_relaxed                | map_completion              | Causality violation
+loom    | gate_relaxed                | panic_is_reraised           | Causality violation
+loom    | panic_payload_lost          | panic_is_reraised           | panic: the caller got another payload
+loom    | panic_skips_wait            | panic_is_reraised           | Causality violation|a job unwound out of the scheduler
+loom    | shutdown_skips_drain        | shutdown_drains             | shutdown: a task queued before the drop did not run
+loom    | latch_wake_no_fence         | nested_map                  | deadlock; threads
+loom    | latch_relaxed               | join_both_paths             | Causality violation
+loom    | take_back_skips_wait        | join_both_paths             | Causality violation|taken before it ran
+loom    | baton_dropped               | burst_wakes_a_second_worker | deadlock; threads
+loom    | baton_no_fence              | burst_wakes_a_second_worker | deadlock; threads
+loom    | completion_takes_waiter     | imap_unordered_wakeups | deadlock; threads
+loom    | scope_count_relaxed         | scope_waits_for_its_tasks | Causality violation
+loom    | late_latch_take_first       | task_join_from_outside    | deadlock; threads
+loom    | latch_wake_no_fence         | task_join_on_worker       | deadlock; threads
+shuttle | batch_not_announced         | burst_wakes_every_worker  | deadlock! blocked tasks
 '
 
-export RUSTFLAGS="--cfg loom"
 export RUSTC_WORKSPACE_WRAPPER="$PWD/loom-tests/mutant-rustc.sh"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/loom}"
 export CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true
 export CARGO_TERM_COLOR=never
 timeout_s="${MUTANT_TIMEOUT:-300}"
-log_dir="$CARGO_TARGET_DIR/mutants"
+log_dir="target/mutants"
 mkdir -p "$log_dir"
 
 wanted=" $* "
 survivors=()
 total=0
-while IFS='|' read -r name model expected; do
+while IFS='|' read -r checker name model expected; do
   name="$(echo "$name" | xargs)"
   model="$(echo "$model" | xargs)"
   expected="$(echo "$expected" | sed 's/^ *//; s/ *$//')"
+  checker="$(echo "$checker" | xargs)"
   [ -z "$name" ] && continue
+  case "$checker" in
+    loom) export RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom; suite=models ;;
+    shuttle) export RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle; suite=shuttle_models ;;
+    *) echo "mutant $name: unknown checker $checker" >&2; exit 2 ;;
+  esac
   if [ $# -gt 0 ] && [[ "$wanted" != *" $name "* ]]; then
     continue
   fi
   total=$((total + 1))
   log="$log_dir/$name.$model.log"
   export STEALPOOL_MUTANT="$name"
-  if ! cargo test --release -q -p stealpool-loom-tests --test models --no-run >"$log" 2>&1; then
+  if ! cargo test --release -q -p stealpool-loom-tests --test "$suite" --no-run >"$log" 2>&1; then
     echo "mutant $name: BUILD FAILED (see $log)"
     survivors+=("$name (build failed)")
     continue
   fi
   start=$(date +%s.%N)
-  timeout "$timeout_s" cargo test --release -q -p stealpool-loom-tests --test models \
+  timeout "$timeout_s" cargo test --release -q -p stealpool-loom-tests --test "$suite" \
     -- --exact "$model" --nocapture >>"$log" 2>&1
   status=$?
   secs=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)")

@@ -41,7 +41,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// How long the caller runs alone before it asks for help: a few times the
 /// cost of waking a sleeping worker, so that a call too short to benefit from a
 /// helper never pays for one.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) const PROMOTE_AFTER: std::time::Duration = std::time::Duration::from_micros(5);
 
 /// How a call is cut into chunks.
@@ -216,18 +216,19 @@ where
     /// The caller's solo start (adaptive chunking): runs batches of growing
     /// size until the work is done or it has run for [`PROMOTE_AFTER`].
     /// Returns whether work is left.
-    // Under loom the loop returns after its first batch (there is no clock).
-    #[cfg_attr(loom, allow(clippy::never_loop))]
+    // Under a model checker (loom, shuttle) the loop returns after its first
+    // batch: there is no clock, so that schedules replay exactly.
+    #[cfg_attr(any(loom, shuttle), allow(clippy::never_loop))]
     fn solo_start(&self, local: &mut L) -> bool {
-        #[cfg(not(loom))]
+        #[cfg(not(any(loom, shuttle)))]
         let started = std::time::Instant::now();
-        #[cfg_attr(loom, allow(unused_mut))]
+        #[cfg_attr(any(loom, shuttle), allow(unused_mut))]
         let mut batch: usize = 1;
         while let Some(range) = self.claim(|_| batch) {
             self.run(local, range);
-            // Under loom there is no clock: promote after the first batch,
-            // which is the interesting case for the model.
-            #[cfg(not(loom))]
+            // Under a model checker there is no clock: promote after the
+            // first batch, which is the interesting case for the model.
+            #[cfg(not(any(loom, shuttle)))]
             if started.elapsed() < PROMOTE_AFTER {
                 // 1, 3, 12, 48, ...: the clock is read after 1, 4, 16, 64, ...
                 // items, so an expensive first item recruits help at once,

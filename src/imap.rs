@@ -46,13 +46,13 @@ struct Pulled<R> {
 struct BatchOutput<R> {
     results: VecDeque<JobResult<R>>,
     /// Nanoseconds the batch took to run, for sizing later batches.
-    #[cfg_attr(loom, allow(dead_code))]
+    #[cfg_attr(any(loom, shuttle), allow(dead_code))]
     nanos: u64,
 }
 
 /// How long one batch should run: long enough that the cost of a task (an
 /// allocation, a queue push, perhaps a wake-up) is a few percent of it.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 const BATCH_TARGET_NANOS: f64 = 30_000.0;
 
 /// What both iterators share: the pool, the input, the window and the batch
@@ -65,7 +65,7 @@ struct Feed<R> {
     /// Items taken from the input and not yet returned.
     outstanding: usize,
     /// Estimated cost of one item, in nanoseconds (none measured yet: 0).
-    #[cfg_attr(loom, allow(dead_code))]
+    #[cfg_attr(any(loom, shuttle), allow(dead_code))]
     item_nanos: f64,
     /// Set when the iterator is dropped: work not yet started is skipped.
     cancelled: Arc<AtomicBool>,
@@ -135,7 +135,7 @@ impl<R: Send + 'static> Feed<R> {
     /// drains another.
     fn batch_len(&self) -> usize {
         let most = (self.window / (2 * self.threads)).max(1);
-        #[cfg(not(loom))]
+        #[cfg(not(any(loom, shuttle)))]
         if self.item_nanos > 0.0 {
             let fit = (BATCH_TARGET_NANOS / self.item_nanos) as usize;
             return fit.clamp(1, most);
@@ -148,7 +148,7 @@ impl<R: Send + 'static> Feed<R> {
 
     /// Folds a finished batch's timing into the cost estimate.
     fn learn(&mut self, output: &BatchOutput<R>) {
-        #[cfg(not(loom))]
+        #[cfg(not(any(loom, shuttle)))]
         if !output.results.is_empty() {
             let per_item = output.nanos as f64 / output.results.len() as f64;
             self.item_nanos = if self.item_nanos == 0.0 {
@@ -157,7 +157,7 @@ impl<R: Send + 'static> Feed<R> {
                 0.5 * self.item_nanos + 0.5 * per_item
             };
         }
-        #[cfg(loom)]
+        #[cfg(any(loom, shuttle))]
         let _ = output;
     }
 
@@ -218,12 +218,12 @@ fn run_batch<R>(
     if cancelled.load(Ordering::Relaxed) {
         return None;
     }
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     let started = std::time::Instant::now();
     let results = work();
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    #[cfg(loom)]
+    #[cfg(any(loom, shuttle))]
     let nanos = 0;
     Some(BatchOutput { results, nanos })
 }

@@ -24,7 +24,7 @@ use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 /// How often a busy worker exposes its oldest pending join to thieves.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// The type-erased head of a pending join, linked through the stack frames
@@ -116,11 +116,11 @@ pub(crate) struct JoinStack {
     /// Joins left before the next look at the clock.
     countdown: Cell<u32>,
     /// Joins between looks at the clock, adapted to the grain of the work.
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     stride: Cell<u32>,
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     last_look: Cell<Option<std::time::Instant>>,
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, shuttle)))]
     last_beat: Cell<Option<std::time::Instant>>,
 }
 
@@ -129,11 +129,11 @@ impl JoinStack {
         JoinStack {
             newest: Cell::new(std::ptr::null()),
             countdown: Cell::new(1),
-            #[cfg(not(loom))]
+            #[cfg(not(any(loom, shuttle)))]
             stride: Cell::new(1),
-            #[cfg(not(loom))]
+            #[cfg(not(any(loom, shuttle)))]
             last_look: Cell::new(None),
-            #[cfg(not(loom))]
+            #[cfg(not(any(loom, shuttle)))]
             last_beat: Cell::new(None),
         }
     }
@@ -166,7 +166,7 @@ impl JoinStack {
     #[cold]
     #[inline(never)]
     fn beat(&self, index: usize) -> Option<JobRef> {
-        #[cfg(not(loom))]
+        #[cfg(not(any(loom, shuttle)))]
         {
             let now = std::time::Instant::now();
             let stride = self.stride.get();
@@ -187,9 +187,10 @@ impl JoinStack {
             }
             self.last_beat.set(Some(now));
         }
-        // Under loom there is no clock: every join promotes, so the models
-        // explore both the taken-back and the stolen path.
-        #[cfg(loom)]
+        // Under a model checker (loom, shuttle) there is no clock: every join
+        // promotes, so that the models explore both the taken-back and the
+        // stolen path.
+        #[cfg(any(loom, shuttle))]
         self.countdown.set(1);
         // Walk from the newest join to the first promoted one: the last
         // unpromoted join on the way is the oldest.

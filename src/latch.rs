@@ -195,7 +195,12 @@ impl LateLatch {
         // after our look at `waiter` below locked the mutex after us, so it
         // sees this store when it probes; one that registered before is
         // found and woken.
+        // Mutant `late_latch_take_first`: looks for a waiter before setting
+        // the flag, so a waiter that registers in between sleeps forever.
+        #[cfg(stealpool_mutant = "late_latch_take_first")]
+        let waiter = lock(&self.waiter).take();
         self.set.store(true, Ordering::Release);
+        #[cfg(not(stealpool_mutant = "late_latch_take_first"))]
         let waiter = lock(&self.waiter).take();
         if let Some(waiter) = waiter {
             waiter.wake();

@@ -46,6 +46,14 @@ mod worker;
 #[doc(hidden)]
 pub mod loom_api;
 
+/// The mutant compiled into this build (model-checker builds only), as
+/// `loom-tests/run-mutants.sh` names it: it builds each mutant with
+/// `STEALPOOL_MUTANT` set and `--cfg stealpool_mutant="<name>"`. Reading the
+/// variable here also makes cargo rebuild the library whenever it changes.
+#[cfg(any(loom, shuttle))]
+#[doc(hidden)]
+pub const MUTANT: Option<&str> = option_env!("STEALPOOL_MUTANT");
+
 pub use builder::{BuildError, PoolBuilder};
 pub use global::{current_thread_index, global};
 pub use imap::{Imap, ImapUnordered, DEFAULT_WINDOW_PER_THREAD};

@@ -21,11 +21,7 @@ use crate::job::{Job, JobRef};
 use crate::sync::{lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::Pool;
 
-/// The mutant compiled into this build, as `loom-tests/run-mutants.sh` names
-/// it (it builds each mutant with `STEALPOOL_MUTANT` set and
-/// `--cfg stealpool_mutant="<name>"`). Reading the variable here also makes
-/// cargo rebuild the library whenever it changes.
-pub const MUTANT: Option<&str> = option_env!("STEALPOOL_MUTANT");
+pub use crate::MUTANT;
 
 /// A job for the models: runs its closure on its first execution, counts every
 /// execution (a broken queue may hand one job out twice), and then signals

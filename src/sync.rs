@@ -2,8 +2,9 @@
 //! park and cell that the engine uses comes from here.
 //!
 //! Normally these are the `std` primitives. Under `--cfg loom` they are loom's
-//! model-checked twins, so the loom suite in `loom-tests/` explores exactly the
-//! code that ships (the approach of tokio's `src/loom/` module). Nothing in the
+//! model-checked twins, and under `--cfg shuttle` shuttle's, so the loom models
+//! and the shuttle schedules in `loom-tests/` explore exactly the code that
+//! ships (the approach of tokio's `src/loom/` module). Nothing in the
 //! engine may name `std::sync`, `std::thread` or `std::cell::UnsafeCell`
 //! directly; `.ci/run` greps `src/` to keep it that way.
 //!
@@ -11,15 +12,11 @@
 //! between `std` and loom (lock poisoning, `UnsafeCell` access), so that reading
 //! the engine tells you exactly which primitive runs.
 
+/// `std::cell::UnsafeCell` behind loom's closure-based access API, so that
+/// under loom every access to a cell is checked for data races. (Shuttle does
+/// not check data races: it gets this one too.)
 #[cfg(not(loom))]
-mod imp {
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
-    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-    pub(crate) use std::thread::{self, Thread};
-    pub(crate) use std::thread_local;
-
-    /// `std::cell::UnsafeCell` behind loom's closure-based access API, so that
-    /// under loom every access to a cell is checked for data races.
+mod cell {
     #[derive(Debug)]
     pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
@@ -35,6 +32,15 @@ mod imp {
             f(self.0.get())
         }
     }
+}
+
+#[cfg(not(any(loom, shuttle)))]
+mod imp {
+    pub(crate) use super::cell::UnsafeCell;
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::thread::{self, Thread};
+    pub(crate) use std::thread_local;
 
     /// Spins once, telling the CPU that this is a busy-wait loop.
     #[inline(always)]
@@ -56,6 +62,27 @@ mod imp {
     #[inline(always)]
     pub(crate) fn spin_hint() {
         loom::thread::yield_now();
+    }
+}
+
+/// Shuttle's twins of the `std` primitives (`--cfg shuttle`, without loom):
+/// every atomic access, lock and park is a point where shuttle's schedulers
+/// may switch threads. Shuttle runs every atomic as `SeqCst`, so it explores
+/// interleavings of bigger programs than loom can, but no weak-memory
+/// behaviour (`docs/verification.md`).
+#[cfg(all(shuttle, not(loom)))]
+mod imp {
+    pub(crate) use super::cell::UnsafeCell;
+    pub(crate) use shuttle::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use shuttle::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use shuttle::thread::{self, Thread};
+    pub(crate) use shuttle::thread_local;
+
+    /// Under shuttle a busy-wait must yield, or the scheduler never runs the
+    /// thread it waits for.
+    #[inline(always)]
+    pub(crate) fn spin_hint() {
+        shuttle::thread::yield_now();
     }
 }
 

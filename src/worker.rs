@@ -14,24 +14,25 @@ use std::cell::Cell;
 use std::ptr;
 
 /// Idle rounds spent spinning (with exponential backoff) before yielding.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 const SPIN_ROUNDS: u32 = 8;
 /// Idle rounds (spinning, then yielding) before a worker sleeps.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 const IDLE_ROUNDS: u32 = 24;
-// Under loom, idling is only more interleavings to explore.
-#[cfg(loom)]
+// Under a model checker (loom, shuttle), idling is only more interleavings
+// to explore.
+#[cfg(any(loom, shuttle))]
 const SPIN_ROUNDS: u32 = 0;
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 const IDLE_ROUNDS: u32 = 1;
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 thread_local! {
     /// The worker running on this thread, or null.
     static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
 }
 // loom's `thread_local!` takes no `const` initializer.
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 thread_local! {
     static CURRENT: Cell<*const WorkerThread> = Cell::new(ptr::null());
 }
@@ -161,6 +162,20 @@ impl WorkerThread {
             match self.registry.injector().steal_batch_and_pop(&self.deque) {
                 Steal::Success(job) => {
                     self.stats().injector_steals.add(1);
+                    // The rest of the batch now sits on our deque: that is a
+                    // push like any other, so it must be announced. A worker
+                    // that searched while the batch was in flight (claimed
+                    // from the injector, not yet on our deque) saw neither,
+                    // may have gone to sleep, and we are not necessarily a
+                    // searcher whose baton would wake it. Without this, the
+                    // batch waits for us while we run `job`, which may block
+                    // until another task of the batch runs (found by the
+                    // shuttle model `burst_wakes_every_worker`; mutant
+                    // `batch_not_announced` skips it).
+                    #[cfg(not(stealpool_mutant = "batch_not_announced"))]
+                    if !self.deque.is_empty() {
+                        self.registry.sleep().new_work();
+                    }
                     return Some(job);
                 }
                 Steal::Retry => retry = true,
@@ -275,8 +290,8 @@ fn run_hook(name: &str, hook: Option<&HookFn>, index: usize) {
 
 /// Waits a little before the next search: exponentially longer spins at
 /// first, then yields of the time slice.
-// Under loom `SPIN_ROUNDS` is 0, which makes the comparison trivially false.
-#[cfg_attr(loom, allow(clippy::absurd_extreme_comparisons))]
+// Under a model checker `SPIN_ROUNDS` is 0, which makes the comparison trivially false.
+#[cfg_attr(any(loom, shuttle), allow(clippy::absurd_extreme_comparisons))]
 fn backoff(round: u32) {
     if round < SPIN_ROUNDS {
         for _ in 0..1u32 << round {

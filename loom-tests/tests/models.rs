@@ -341,3 +341,45 @@ fn scope_waits_for_its_tasks() {
         });
     });
 }
+
+/// Model 11, a task joined from outside: an outside thread spawns a task on a
+/// one-worker pool and joins it. `Task::join` registers its waiter on the
+/// task's `LateLatch` only when it finds the task unfinished, so the worker
+/// may finish first, register-time and set-time may race, or the joiner may
+/// park: every way, the join returns the task's value, written by the
+/// worker and read through a happens-before edge (else "Causality
+/// violation"), and never sleeps through the latch being set.
+#[test]
+fn task_join_from_outside() {
+    check("task_join_from_outside", 2, || {
+        from_outside(Pool::new(1).unwrap(), |pool| {
+            let task = pool.spawn(|| Tracked::new(7u32));
+            assert_eq!(task.join().get(), 7, "task: wrong value");
+        });
+    });
+}
+
+/// Model 12, a task joined on a worker: on a two-worker pool, a job spawns a
+/// task (pushed on its worker's deque) and joins it. The joining worker runs
+/// jobs while it waits, so either it pops the task itself or the other worker
+/// steals it and, finishing, sets the latch and wakes the joiner, which may
+/// have gone to sleep meanwhile. The value reaches the joiner either way,
+/// and the joiner is not left asleep.
+#[test]
+fn task_join_on_worker() {
+    check("task_join_on_worker", 2, || {
+        from_outside(Pool::new(2).unwrap(), |pool| {
+            // The task is slow (it yields), so that the joiner can get all
+            // the way to sleep while the thief runs it.
+            let value = pool.apply(|| {
+                pool.spawn(|| {
+                    slow_chunk();
+                    Tracked::new(9u32)
+                })
+                .join()
+                .get()
+            });
+            assert_eq!(value, 9, "task: wrong value");
+        });
+    });
+}

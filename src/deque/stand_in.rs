@@ -1,8 +1,9 @@
 //! A loom-aware stand-in for the parts of crossbeam-deque that the engine uses
-//! (compiled only under `--cfg loom`).
+//! (compiled only under `--cfg loom` or `--cfg shuttle`).
 //!
-//! crossbeam-deque's atomics are invisible to loom, so under loom the engine
-//! gets these types instead, behind the same names. Each one takes and puts
+//! crossbeam-deque's atomics are invisible to loom (and shuttle cannot preempt
+//! inside them), so under a model checker the engine gets these types
+//! instead, behind the same names. Each one takes and puts
 //! tasks under a lock (the part that crossbeam does with a lock-free
 //! algorithm, whose linearizability is crossbeam's claim and test suite), and
 //! keeps crossbeam's *index* atomics with crossbeam's orderings, for everything
@@ -139,6 +140,14 @@ impl<T> Worker<T> {
             fence(Ordering::Release);
             inner.back.store(back, Ordering::Relaxed);
         }
+    }
+
+    /// Whether the deque looks empty to its owner (crossbeam's
+    /// `Worker::is_empty`): `back` is exact here, `front` possibly stale.
+    pub(crate) fn is_empty(&self) -> bool {
+        let back = self.inner.back.load(Ordering::Relaxed);
+        let front = self.inner.front.load(Ordering::Acquire);
+        !non_empty(front, back)
     }
 
     /// Pops the newest task.

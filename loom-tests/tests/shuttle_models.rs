@@ -1,0 +1,270 @@
+//! Shuttle schedules of bigger programs than loom can explore.
+//!
+//! Loom explores every interleaving, but only of tiny models. These tests run
+//! the same shipped engine (through `src/sync.rs`, whose third backend is
+//! shuttle's, and the stand-in deque of `src/deque/stand_in.rs`) under
+//! shuttle's randomized schedulers, on programs of 4 workers and several
+//! outside threads: PCT (probabilistic concurrency testing, which finds a bug
+//! of depth `d` with a known probability per schedule) and a uniformly random
+//! scheduler. Shuttle runs every atomic as `SeqCst`, so these schedules
+//! complement the loom models (weak memory, small programs); they do not
+//! replace them. `docs/verification.md` has the table and the replay recipe.
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg shuttle" CARGO_TARGET_DIR=target/shuttle \
+//!   cargo test --release -p stealpool-loom-tests --test shuttle_models
+//! ```
+//!
+//! `STEALPOOL_SHUTTLE_SCHEDULES=N` sets the schedules per scheduler and model
+//! (default 5000). A failing schedule is printed by shuttle as a string that
+//! `STEALPOOL_SHUTTLE_REPLAY="<string>"` replays (with `--test-threads=1` and
+//! the one model named, e.g. `-- shutdown_while_queued`).
+#![cfg(all(shuttle, not(loom)))]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use shuttle::scheduler::{PctScheduler, RandomScheduler};
+use shuttle::{Config, Runner};
+use stealpool::Pool;
+
+/// Schedules per scheduler and model unless `STEALPOOL_SHUTTLE_SCHEDULES`
+/// says otherwise.
+const DEFAULT_SCHEDULES: usize = 5000;
+
+/// The PCT depth: the number of priority changes per schedule, which bounds
+/// the depth of the bugs PCT is tuned to find (shuttle's own tests use 2-3).
+const PCT_DEPTH: usize = 3;
+
+/// Runs `model` under PCT and under the random scheduler, each for the
+/// configured number of schedules, or replays one failing schedule when
+/// `STEALPOOL_SHUTTLE_REPLAY` is set. Prints the schedules and time taken.
+fn check<F>(name: &str, model: F)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    if let Ok(schedule) = std::env::var("STEALPOOL_SHUTTLE_REPLAY") {
+        println!("shuttle {name}: replaying one schedule");
+        shuttle::replay(model, &schedule);
+        return;
+    }
+    let schedules = match std::env::var("STEALPOOL_SHUTTLE_SCHEDULES") {
+        Ok(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("STEALPOOL_SHUTTLE_SCHEDULES={text:?} is not a count")),
+        Err(_) => DEFAULT_SCHEDULES,
+    };
+    let mutant = match stealpool::MUTANT {
+        Some(mutant) => format!(" (mutant {mutant})"),
+        None => String::new(),
+    };
+    println!("shuttle {name}{mutant}: {schedules} schedules per scheduler");
+    let model = Arc::new(model);
+    let started = Instant::now();
+    let pct = Arc::clone(&model);
+    Runner::new(PctScheduler::new(PCT_DEPTH, schedules), config()).run(move || pct());
+    let random = Arc::clone(&model);
+    Runner::new(RandomScheduler::new(schedules), config()).run(move || random());
+    println!(
+        "shuttle {name}{mutant}: {schedules} PCT (depth {PCT_DEPTH}) + {schedules} random schedules, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Shuttle's default configuration, without its warning that it runs every
+/// atomic as `SeqCst` (the module documentation says so, and the loom models
+/// cover the weaker orderings).
+fn config() -> Config {
+    let mut config = Config::new();
+    config.silence_warnings = true;
+    config
+}
+
+/// A pool of `threads` workers; building one cannot fail in a model.
+fn pool(threads: usize) -> Pool {
+    Pool::new(threads).expect("a pool of a few threads builds")
+}
+
+/// 4 workers, 3 outside submitters each using a different entry point
+/// (`spawn` + `Task::join`, `apply`, `map`) at once: every task runs exactly
+/// once, every result is right, every submitter's wait returns, and dropping
+/// the pool joins every worker.
+#[test]
+fn three_submitters_four_workers() {
+    check("three_submitters_four_workers", || {
+        let pool = Arc::new(pool(4));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let submitters: Vec<_> = (0..3)
+            .map(|who| {
+                let pool = Arc::clone(&pool);
+                let runs = Arc::clone(&runs);
+                shuttle::thread::spawn(move || match who {
+                    0 => {
+                        let tasks: Vec<_> = (0..3u64)
+                            .map(|i| {
+                                let runs = Arc::clone(&runs);
+                                pool.spawn(move || {
+                                    runs.fetch_add(1, Ordering::Relaxed);
+                                    i * 10
+                                })
+                            })
+                            .collect();
+                        let sum: u64 = tasks.into_iter().map(|task| task.join()).sum();
+                        assert_eq!(sum, 30);
+                    }
+                    1 => {
+                        let value = pool.apply(|| {
+                            runs.fetch_add(1, Ordering::Relaxed);
+                            7
+                        });
+                        assert_eq!(value, 7);
+                    }
+                    _ => {
+                        let squares = pool.map_chunked(&[1u64, 2, 3, 4], 1, |x| {
+                            runs.fetch_add(1, Ordering::Relaxed);
+                            x * x
+                        });
+                        assert_eq!(squares, [1, 4, 9, 16]);
+                    }
+                })
+            })
+            .collect();
+        for submitter in submitters {
+            submitter.join().expect("a submitter panicked");
+        }
+        assert_eq!(runs.load(Ordering::Relaxed), 3 + 1 + 4);
+        drop(pool);
+    });
+}
+
+/// A map whose items each run an inner map, on 3 workers, called from
+/// outside: waiting workers run other chunks, results come back in order.
+#[test]
+fn nested_map() {
+    check("nested_map", || {
+        let pool = pool(3);
+        let outer = pool.map_chunked(&[1u64, 2, 3], 1, |&x| {
+            pool.map_chunked(&[x, x + 1], 1, |y| y * 10)
+                .iter()
+                .sum::<u64>()
+        });
+        assert_eq!(outer, [30, 50, 70]);
+    });
+}
+
+/// fib(5) by `join` on 4 workers: every join promotes under a model checker,
+/// so halves are taken back and stolen in every mix, and the sum is right.
+#[test]
+fn join_tree() {
+    fn fib(pool: &Pool, n: u64) -> u64 {
+        if n < 2 {
+            return n;
+        }
+        let (a, b) = pool.join(|| fib(pool, n - 1), || fib(pool, n - 2));
+        a + b
+    }
+    check("join_tree", || {
+        let pool = pool(4);
+        assert_eq!(pool.apply(|| fib(&pool, 5)), 5);
+    });
+}
+
+/// A scope whose tasks spawn tasks, on 3 workers: the scope returns only
+/// after every task, the grandchildren included, ran, and their writes to the
+/// caller's stack are visible to the caller.
+#[test]
+fn scope_spawns_recursively() {
+    check("scope_spawns_recursively", || {
+        let pool = pool(3);
+        let mut slots = [0u64; 4];
+        pool.scope(|s| {
+            for (i, slot) in slots.iter_mut().enumerate() {
+                s.spawn(move || s.spawn(move || *slot = i as u64 + 1));
+            }
+        });
+        assert_eq!(slots, [1, 2, 3, 4]);
+    });
+}
+
+/// An `imap` on 2 workers whose consumer takes two results and drops the
+/// iterator: the results come in order, and dropping it returns (no batch is
+/// waited for forever, none runs after the pool is gone).
+#[test]
+fn imap_dropped_early() {
+    check("imap_dropped_early", || {
+        let pool = pool(2);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&ran);
+        let mut results = pool.imap(0u64..200, move |x| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            x * 2
+        });
+        assert_eq!(results.next(), Some(0));
+        assert_eq!(results.next(), Some(2));
+        drop(results);
+        drop(pool);
+        // Dropped early: the items beyond the window (32 per thread) never
+        // ran.
+        assert!(ran.load(Ordering::Relaxed) < 200);
+    });
+}
+
+/// `imap_unordered` with a window of one on 2 workers, consumed by an outside
+/// thread: the consumer waits on the completion queue once per item, and
+/// every wait is woken (the lost wake-up of `tests/imap_unordered_wakeup.rs`
+/// is a deadlock here).
+#[test]
+fn imap_unordered_waits_in_a_row() {
+    check("imap_unordered_waits_in_a_row", || {
+        let pool = pool(2);
+        let sum: u64 = pool.imap_unordered(1u64..=6, |x| x * 10).window(1).sum();
+        assert_eq!(sum, 210);
+    });
+}
+
+/// Four tasks spawned back to back on 4 workers, each blocked until all four
+/// have started (a barrier): every worker must be woken for them, by the
+/// spawner's wake-ups or by the baton a searching worker passes on. A task
+/// left queued while a worker sleeps is a deadlock.
+#[test]
+fn burst_wakes_every_worker() {
+    check("burst_wakes_every_worker", || {
+        let pool = pool(4);
+        let barrier = Arc::new(shuttle::sync::Barrier::new(4));
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                pool.spawn(move || {
+                    barrier.wait();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.join();
+        }
+    });
+}
+
+/// Dropping a 4-worker pool while spawned tasks are still queued: every task
+/// accepted before the drop runs, and every worker is joined.
+#[test]
+fn shutdown_while_queued() {
+    check("shutdown_while_queued", || {
+        let pool = pool(4);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let runs = Arc::clone(&runs);
+                pool.spawn(move || {
+                    runs.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        drop(pool);
+        assert_eq!(runs.load(Ordering::Relaxed), 4);
+        for task in tasks {
+            task.join();
+        }
+    });
+}
