@@ -46,7 +46,11 @@ loom    | completion_takes_waiter     | imap_unordered_wakeups | deadlock; threa
 loom    | scope_count_relaxed         | scope_waits_for_its_tasks | Causality violation
 loom    | late_latch_take_first       | task_join_from_outside    | deadlock; threads
 loom    | latch_wake_no_fence         | task_join_on_worker       | deadlock; threads
+loom    | late_latch_take_first       | imap_in_order             | deadlock; threads
+loom    | foreign_wake_wrong_pool     | cross_pool_wait           | deadlock; threads
+loom    | latch_wake_no_fence         | cross_pool_wait           | deadlock; threads
 shuttle | batch_not_announced         | burst_wakes_every_worker  | deadlock! blocked tasks
+shuttle | close_skips_submitters      | imap_outlives_its_pool    | deadlock! blocked tasks
 '
 
 export RUSTC_WORKSPACE_WRAPPER="$PWD/loom-tests/mutant-rustc.sh"

@@ -74,6 +74,14 @@ impl Waiter {
                 None => unreachable!("a worker latch set outside its pool"),
             },
             Waiter::ForeignWorker { registry, index } => {
+                // Mutant `foreign_wake_wrong_pool`: wakes worker `index` of
+                // the setter's pool, as for `Waiter::Worker`, instead of the
+                // waiter's own pool.
+                #[cfg(stealpool_mutant = "foreign_wake_wrong_pool")]
+                let registry = match WorkerThread::current() {
+                    Some(setter) => Arc::clone(setter.registry()),
+                    None => registry,
+                };
                 registry.sleep().wake_worker_for_latch(index);
             }
             // `unpark` after the store cannot be lost: the park token is

@@ -383,3 +383,44 @@ fn task_join_on_worker() {
         });
     });
 }
+
+/// Model 13, a wait across pools: the worker of pool A calls `apply` on pool
+/// B (one worker each). While B's worker runs the slow closure, A's worker
+/// waits as a *foreign* worker: it runs A's jobs, may go to sleep in A's
+/// sleep slots, and must be woken through A's sleep state, not B's, by B's
+/// worker when the latch is set. The value arrives through a happens-before
+/// edge.
+#[test]
+fn cross_pool_wait() {
+    check("cross_pool_wait", 2, || {
+        let inner = Pool::new(1).unwrap();
+        from_outside(Pool::new(1).unwrap(), move |outer| {
+            let value = outer.apply(|| {
+                inner.apply(|| {
+                    slow_chunk();
+                    Tracked::new(5u32)
+                })
+            });
+            assert_eq!(value.get(), 5, "cross-pool apply: wrong value");
+        });
+    });
+}
+
+/// Model 14, ordered `imap`: an outside thread drains `imap` over 3 items on
+/// a one-worker pool with a window of 1, so each result is a batch task that
+/// the consumer joins in turn (`Task::join` from outside, on its
+/// `LateLatch`): the results arrive in input order, each through a
+/// happens-before edge.
+#[test]
+fn imap_in_order() {
+    check("imap_in_order", 2, || {
+        from_outside(Pool::new(1).unwrap(), |pool| {
+            let values: Vec<u32> = pool
+                .imap(vec![1u32, 2, 3], |x| Tracked::new(x * 10))
+                .window(1)
+                .map(|value| value.get())
+                .collect();
+            assert_eq!(values, [10, 20, 30], "imap: wrong results or order");
+        });
+    });
+}

@@ -246,6 +246,23 @@ fn burst_wakes_every_worker() {
     });
 }
 
+/// An ordered `imap` that outlives its pool (2 workers): another thread
+/// consumes it while the pool is dropped, so its submissions of batches race
+/// with the pool's closing. Every result still arrives, in order (a batch
+/// the closing pool refuses runs on the consumer; one it accepted runs on a
+/// worker before the workers exit), and the drop joins every worker.
+#[test]
+fn imap_outlives_its_pool() {
+    check("imap_outlives_its_pool", || {
+        let pool = pool(2);
+        let results = pool.imap(1u64..=6, |x| x * 3).window(2);
+        let consumer = shuttle::thread::spawn(move || results.collect::<Vec<u64>>());
+        drop(pool);
+        let all = consumer.join().expect("the consumer panicked");
+        assert_eq!(all, [3, 6, 9, 12, 15, 18]);
+    });
+}
+
 /// Dropping a 4-worker pool while spawned tasks are still queued: every task
 /// accepted before the drop runs, and every worker is joined.
 #[test]
