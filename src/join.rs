@@ -45,8 +45,10 @@ struct JoinFrame {
 struct PendingJoin<B, RB> {
     /// First, so that a `*const JoinFrame` is a `*const PendingJoin`.
     head: JoinFrame,
-    /// `b`, until taken to run inline or moved into `job` by a promotion.
-    b: Cell<Option<B>>,
+    /// `b`, until taken to run inline, moved into `job` by a promotion, or
+    /// dropped by the unwind guard: initialized until then, read out exactly
+    /// once (no flag to set or test on the hot path).
+    b: Cell<MaybeUninit<B>>,
     /// The stealable job, initialized by a promotion.
     job: Cell<MaybeUninit<StackJob<B, RB>>>,
 }
@@ -61,12 +63,17 @@ where
         self.job.as_ptr().cast()
     }
 
-    /// Takes `b` back to run it inline (never promoted).
-    fn take_b(&self) -> B {
-        match self.b.take() {
-            Some(b) => b,
-            None => unreachable!("a join's b was taken twice"),
-        }
+    /// Moves `b` out of the frame.
+    ///
+    /// # Safety
+    ///
+    /// Called at most once per frame: by the join when `b` was never
+    /// promoted, by the promotion, or by the unwind guard when `a` panicked
+    /// before any promotion.
+    unsafe fn take_b(&self) -> B {
+        // SAFETY: `b` is initialized when the frame is built and read out at
+        // most once (the caller's contract).
+        unsafe { self.b.as_ptr().cast::<B>().read() }
     }
 
     /// Moves the promoted job out of the frame, once it can no longer run
@@ -95,7 +102,10 @@ where
 {
     // SAFETY: `PendingJoin` is `repr(C)` with the head first.
     let pending = unsafe { &*head.cast::<PendingJoin<B, RB>>() };
-    let job = StackJob::new(pending.take_b(), Latch::new(Waiter::Worker(index)));
+    // SAFETY: an unpromoted frame still holds `b`; the promotion is its one
+    // reader (the join and the guard see `promoted` and leave it alone).
+    let b = unsafe { pending.take_b() };
+    let job = StackJob::new(b, Latch::new(Waiter::Worker(index)));
     // SAFETY: the room is ours to initialize (an unpromoted frame's job slot
     // is uninitialized); the join reads it back exactly once.
     unsafe {
@@ -138,15 +148,20 @@ impl JoinStack {
         }
     }
 
+    /// A job starts on this worker: its first join looks at the clock at
+    /// once, so that the first join of a fresh computation is offered to
+    /// thieves immediately (if no heartbeat is due, that costs one clock
+    /// read). Done per job rather than per outermost join, which keeps a
+    /// test off the join's hot path.
+    #[inline(always)]
+    pub(crate) fn job_starts(&self) {
+        self.countdown.set(1);
+    }
+
     /// Links `frame` as the newest pending join; returns whether it is time
     /// to look at the clock.
     #[inline(always)]
     fn push(&self, frame: &JoinFrame) -> bool {
-        if frame.older.is_null() {
-            // An outermost join looks at the clock at once, so that the first
-            // join of a fresh computation is offered to thieves immediately.
-            self.countdown.set(1);
-        }
         self.newest.set(frame);
         let left = self.countdown.get() - 1;
         self.countdown.set(left);
@@ -230,7 +245,7 @@ where
             promoted: Cell::new(false),
             promote: promote::<B, RB>,
         },
-        b: Cell::new(Some(b)),
+        b: Cell::new(MaybeUninit::new(b)),
         job: Cell::new(MaybeUninit::uninit()),
     };
     if joins.push(&pending.head) {
@@ -248,7 +263,8 @@ where
     std::mem::forget(guard);
     if !joins.pop(&pending.head) {
         // Nobody ever knew about `b`: run it here.
-        return (ra, pending.take_b()());
+        // SAFETY: not promoted, so `b` is still in the frame, read only here.
+        return (ra, unsafe { pending.take_b() }());
     }
     // The job must stay in the frame while a thief may hold a pointer to it:
     // wait on it in place, then move it out.
@@ -291,7 +307,11 @@ where
 {
     fn drop(&mut self) {
         if !self.worker.joins().pop(&self.pending.head) {
-            return; // `b` is dropped with the frame, unrun.
+            // Never promoted: drop `b` unrun.
+            // SAFETY: `b` is still in the frame (not promoted, and the join's
+            // own read comes after `a` returned, which it did not).
+            drop(unsafe { self.pending.take_b() });
+            return;
         }
         // SAFETY: promoted, so initialized.
         let latch = unsafe { &(*self.pending.job_ptr()).latch };

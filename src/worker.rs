@@ -142,6 +142,7 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
         self.stats().jobs_run.add(1);
+        self.joins.job_starts();
         // SAFETY: every JobRef in the queues is alive until executed, and a
         // job leaves the queues exactly once (pop or successful steal).
         unsafe { job.execute() }

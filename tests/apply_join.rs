@@ -345,6 +345,37 @@ fn join_panic_in_a_reraised_and_b_not_run_on_one_thread() {
     });
 }
 
+/// When `a` panics before `b` was offered to thieves, the unrun `b` (and
+/// everything it owns) is dropped exactly once: the join keeps `b` in its
+/// frame without a drop flag, so the unwinding path must drop it by hand.
+#[test]
+fn join_panic_in_a_drops_the_unrun_b_once() {
+    quiet_expected_panics();
+    watchdog(WATCHDOG_SECS, || {
+        let pool = Pool::new(1).unwrap();
+        let b_drops = Arc::new(AtomicUsize::new(0));
+        for round in 1..=20 {
+            let owned = DropCount(Arc::clone(&b_drops));
+            let err = catch_unwind(AssertUnwindSafe(|| {
+                pool.join(
+                    || -> u32 { panic_any(custom(3)) },
+                    move || {
+                        let _owned = owned;
+                        2u32
+                    },
+                )
+            }))
+            .expect_err("a's panic was lost");
+            assert_eq!(payload_code(&*err), 3);
+            assert_eq!(
+                b_drops.load(Ordering::SeqCst),
+                round,
+                "b leaked or dropped twice"
+            );
+        }
+    });
+}
+
 #[test]
 fn join_panic_in_a_waits_for_a_stolen_b() {
     quiet_expected_panics();
