@@ -13,7 +13,10 @@ use std::fmt;
 /// A pool of worker threads that share work by stealing.
 ///
 /// Dropping the pool runs the work already queued, then stops and joins every
-/// worker: no thread outlives its `Pool`.
+/// worker: no thread outlives its `Pool`. The one exception is a pool dropped
+/// on one of its own workers (a task that held the last handle): that drop
+/// returns at once, and the workers finish the queued work and exit on their
+/// own, since joining them from inside a job could wait on that very job.
 ///
 /// ```
 /// let pool = stealpool::Pool::new(4)?;
@@ -314,16 +317,21 @@ impl Drop for Pool {
     fn drop(&mut self) {
         self.registry.close();
         self.registry.terminate();
-        // A pool dropped on one of its own workers (say, by a job that held
-        // the last handle) cannot join that worker: it detaches it instead,
-        // and that worker exits as soon as the job returns.
-        let own_index = self.own_worker().map(WorkerThread::index);
-        for (index, handle) in self.handles.drain(..).enumerate() {
-            if Some(index) != own_index {
-                // Workers never unwind (a job that did would abort), so there
-                // is no panic to forward.
-                let _ = handle.join();
-            }
+        // A pool dropped on one of its own workers (say, by a task that held
+        // the last handle) joins no worker: not its own, which cannot exit
+        // before the running job returns, and not the others either, because
+        // any of them may be waiting, in a join or `Task::join`, for the very
+        // job that is dropping the pool (a deadlock found by the stress
+        // tests, `tests/shutdown_faults.rs`). They are detached instead: each
+        // drains the queues and exits on its own.
+        if self.own_worker().is_some() {
+            self.handles.clear();
+            return;
+        }
+        for handle in self.handles.drain(..) {
+            // Workers never unwind (a job that did would abort), so there is
+            // no panic to forward.
+            let _ = handle.join();
         }
     }
 }

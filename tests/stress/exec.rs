@@ -1,0 +1,482 @@
+//! Running a program's calls on real pools, and checking the outcome of
+//! every call, at every depth, against its sequential answer.
+//!
+//! A call's items make their nested call first, then spin, then fire their
+//! fault. Every value that crosses the pool (inputs, results, `map_init`
+//! states, `Injected` payloads and errors) is `Counted`, so that the driver
+//! can check that each was dropped exactly once.
+
+use crate::common::{panic_message, spin};
+use crate::gen::{
+    fold_term, item_value, Expect, Fault, Kind, Program, Site, KINDS, ORPHAN_POOL, SITES,
+};
+use crate::streams::{consume, start_imap};
+use crate::tally::{bump, Tally};
+use crate::values::{lock, CheckFailed, Counters, Injected, Sabotage, State, Val, What};
+use crate::values::{MARKER, WORKER};
+use std::any::Any;
+use std::cell::Cell;
+use std::panic::{catch_unwind, panic_any, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+use stealpool::{current_thread_index, Pool, Task};
+
+/// Everything a program's calls share.
+pub struct Ctx {
+    pub prog: Program,
+    pub pools: Vec<Pool>,
+    /// The unique ids of `pools`, as the `WORKER` thread-local holds them.
+    pub uids: Vec<u64>,
+    pub orphan_uid: u64,
+    pub counters: Arc<Counters>,
+    pub failures: Mutex<Vec<String>>,
+    pub tally: Arc<Tally>,
+    pub sabotage: Sabotage,
+    /// One rendezvous at a time per pool (see `Node::rendezvous`).
+    pub tokens: Vec<Mutex<()>>,
+    /// Per node: the last item of its rendezvous has started.
+    pub arrived: Vec<AtomicBool>,
+    pub rendezvous_timeout: Duration,
+}
+
+impl Ctx {
+    /// Records a failed check and panics with it.
+    pub fn fail(&self, message: String) -> ! {
+        lock(&self.failures).push(message.clone());
+        panic_any(CheckFailed(message))
+    }
+
+    fn uid(&self, pool: usize) -> u64 {
+        if pool == ORPHAN_POOL {
+            self.orphan_uid
+        } else {
+            self.uids[pool]
+        }
+    }
+
+    fn val(&self, v: u64, what: What) -> Val {
+        Val::new(&self.counters, v, what)
+    }
+
+    fn injected(&self, code: u64) -> Injected {
+        Injected::new(&self.counters, code)
+    }
+}
+
+/// How a call failed.
+pub enum Raised {
+    Panic(Box<dyn Any + Send>),
+    Error(Injected),
+}
+
+/// The code of a payload, or what it is instead.
+fn decode(payload: &(dyn Any + Send)) -> Result<u64, String> {
+    if let Some(injected) = payload.downcast_ref::<Injected>() {
+        return match injected.code % 2 {
+            0 => Ok(injected.code),
+            _ => Err(format!(
+                "an Injected payload for the String fault {}",
+                injected.code
+            )),
+        };
+    }
+    if let Some(CheckFailed(message)) = payload.downcast_ref::<CheckFailed>() {
+        return Err(format!("a failed check: {message}"));
+    }
+    let message = panic_message(payload);
+    match message
+        .and_then(|m| m.strip_prefix(MARKER))
+        .and_then(|code| code.parse::<u64>().ok())
+    {
+        Some(code) if code % 2 == 1 => Ok(code),
+        Some(code) => Err(format!("a String payload for the struct fault {code}")),
+        None => Err(format!("an unexpected panic: {message:?}")),
+    }
+}
+
+impl Raised {
+    fn code(&self) -> Result<u64, String> {
+        match self {
+            Raised::Panic(payload) => decode(&**payload),
+            Raised::Error(error) => Ok(error.code),
+        }
+    }
+}
+
+/// Runs `f`, catching its panic.
+pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, Raised> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(Raised::Panic)
+}
+
+/// Fires a panic fault: a `String` or an `Injected` payload by its parity.
+pub fn raise(ctx: &Ctx, fault: Fault) -> ! {
+    let site = SITES.iter().position(|&s| s == fault.site).expect("a site");
+    bump(&ctx.tally.raised[site][usize::from(fault.is_string())]);
+    if fault.is_string() {
+        panic_any(format!("{MARKER}{}", fault.code))
+    } else {
+        panic_any(ctx.injected(fault.code))
+    }
+}
+
+/// Where an item may run.
+#[derive(Clone, Copy, Debug)]
+pub enum Where {
+    /// On a worker of its call's pool.
+    Pool,
+    /// There, or on the thread that made the call (the map family).
+    PoolOrCaller(ThreadId),
+    /// There, or on a plain thread (an `imap` whose pool is gone).
+    PoolOrPlain,
+}
+
+/// Checks that the item runs where it may, and that the worker it runs on
+/// sees the thread-local its `on_thread_start` set.
+fn check_thread(ctx: &Ctx, id: usize, at: Where) {
+    let local = WORKER.with(Cell::get);
+    let index = current_thread_index();
+    if local.map(|(_, i)| i) != index {
+        ctx.fail(format!(
+            "#{id}: on_thread_start's thread-local says {local:?}, current_thread_index() {index:?}"
+        ));
+    }
+    let on_pool = local.is_some_and(|(uid, _)| uid == ctx.uid(ctx.prog.nodes[id].pool));
+    let allowed = match at {
+        Where::Pool => on_pool,
+        Where::PoolOrCaller(caller) => on_pool || thread::current().id() == caller,
+        Where::PoolOrPlain => on_pool || local.is_none(),
+    };
+    if !allowed {
+        ctx.fail(format!(
+            "#{id} ({:?}): an item ran on {:?} (worker {local:?}), allowed: {at:?}",
+            ctx.prog.nodes[id].kind,
+            thread::current().id()
+        ));
+    }
+}
+
+/// Item `i` of node `id`: its nested call, its busy work, its fault. A
+/// panic fault unwinds; an error (a `try_map` item's, or a nested
+/// `try_map`'s) is returned.
+fn item(ctx: &Arc<Ctx>, id: usize, i: usize, at: Where) -> Result<Val, Injected> {
+    check_thread(ctx, id, at);
+    let node = &ctx.prog.nodes[id];
+    if node.rendezvous {
+        rendezvous(ctx, id, i);
+    }
+    let item = &node.items[i];
+    let child = match item.child {
+        Some(child) => match run_node(ctx, child) {
+            Ok(value) => value,
+            Err(Raised::Panic(payload)) => resume_unwind(payload),
+            Err(Raised::Error(error)) => return Err(error),
+        },
+        None => 0,
+    };
+    if item.spin_us > 0 {
+        spin(Duration::from_micros(u64::from(item.spin_us)));
+    }
+    match item.fault {
+        Some(fault) if fault.site == Site::ItemError => {
+            bump(&ctx.tally.raised[1][0]);
+            Err(ctx.injected(fault.code))
+        }
+        Some(fault) => raise(ctx, fault),
+        None => Ok(ctx.val(item_value(node, i, child), What::Output)),
+    }
+}
+
+/// The last item of a rendezvous announces itself; the first one, if no
+/// other rendezvous of its pool is under way, blocks until the last one has
+/// started, without running other jobs.
+fn rendezvous(ctx: &Ctx, id: usize, i: usize) {
+    let node = &ctx.prog.nodes[id];
+    if i + 1 == node.items.len() {
+        ctx.arrived[id].store(true, Ordering::SeqCst);
+        return;
+    }
+    if i != 0 {
+        return;
+    }
+    let Ok(_token) = ctx.tokens[node.pool].try_lock() else {
+        return;
+    };
+    if ctx.arrived[id].load(Ordering::SeqCst) {
+        return;
+    }
+    bump(&ctx.tally.rendezvous_waits);
+    let start = Instant::now();
+    while !ctx.arrived[id].load(Ordering::SeqCst) {
+        if start.elapsed() > ctx.rendezvous_timeout {
+            ctx.fail(format!(
+                "#{id} (Spawn): item 0 waited {} s for the last item to start on another \
+                 worker of its {}-thread pool: a lost wake-up?",
+                ctx.rendezvous_timeout.as_secs(),
+                ctx.prog.pools[node.pool]
+            ));
+        }
+        thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// [`item`], with an error turned into a panic (as any call but `try_map`
+/// passes a nested `try_map`'s error on).
+pub fn item_or_panic(ctx: &Arc<Ctx>, id: usize, i: usize, at: Where) -> Val {
+    match item(ctx, id, i, at) {
+        Ok(value) => value,
+        Err(error) => panic_any(error),
+    }
+}
+
+/// The value of item `i` of `id` if it must succeed.
+pub fn expected_item(ctx: &Ctx, id: usize, i: usize) -> Option<u64> {
+    let node = &ctx.prog.nodes[id];
+    let item = &node.items[i];
+    let child = match item.child {
+        Some(child) => match ctx.prog.expect[child] {
+            Expect::Ok(value) => value,
+            Expect::Fail(_) => return None,
+        },
+        None => 0,
+    };
+    match item.fault {
+        Some(_) => None,
+        None => Some(item_value(node, i, child)),
+    }
+}
+
+/// Checks a result of item `i` and returns its term of the call's value.
+pub fn check_item(ctx: &Ctx, id: usize, i: usize, value: &Val) -> u64 {
+    let expected = expected_item(ctx, id, i);
+    if expected != Some(value.v) {
+        ctx.fail(format!(
+            "#{id} ({:?}) item {i}: got {:#x}, expected {expected:x?}",
+            ctx.prog.nodes[id].kind, value.v
+        ));
+    }
+    fold_term(&ctx.prog.nodes[id], i, value.v)
+}
+
+/// Checks the results of a call, in item order, and returns its value.
+fn outputs(ctx: &Ctx, id: usize, values: Vec<Val>) -> u64 {
+    let len = ctx.prog.nodes[id].items.len();
+    if values.len() != len {
+        ctx.fail(format!("#{id}: {} results for {len} items", values.len()));
+    }
+    values.iter().enumerate().fold(0u64, |sum, (i, v)| {
+        sum.wrapping_add(check_item(ctx, id, i, v))
+    })
+}
+
+/// Checks a call's outcome against its sequential answer.
+pub fn check(ctx: &Ctx, id: usize, result: &Result<u64, Raised>) {
+    let kind = ctx.prog.nodes[id].kind;
+    let mut expected = ctx.prog.expect[id].clone();
+    if ctx.sabotage == Sabotage::WrongAnswers {
+        expected = match expected {
+            Expect::Ok(value) => Expect::Ok(value ^ 1),
+            Expect::Fail(codes) => Expect::Fail(codes.iter().map(|c| c + 2).collect()),
+        };
+    }
+    match (&expected, result) {
+        (Expect::Ok(want), Ok(got)) if want == got => {}
+        (Expect::Fail(codes), Err(raised)) => match raised.code() {
+            Ok(code) if codes.contains(&code) => bump(&ctx.tally.caught),
+            Ok(code) => ctx.fail(format!(
+                "#{id} ({kind:?}) failed with fault {code}, expected one of {codes:?}"
+            )),
+            Err(what) => ctx.fail(format!("#{id} ({kind:?}) raised {what}")),
+        },
+        (_, Ok(got)) => ctx.fail(format!(
+            "#{id} ({kind:?}) returned {got:#x}, expected {expected:x?}"
+        )),
+        (_, Err(raised)) => ctx.fail(format!(
+            "#{id} ({kind:?}) failed with {:?}, expected {expected:x?}",
+            raised.code()
+        )),
+    }
+}
+
+/// Runs node `id` (on its pool, from the calling thread) and checks its
+/// outcome.
+pub fn run_node(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
+    let node = &ctx.prog.nodes[id];
+    let tally = &ctx.tally;
+    bump(&tally.calls[KINDS.iter().position(|&k| k == node.kind).expect("a kind")]);
+    if node.depth > 0 {
+        bump(&tally.nested);
+    }
+    if let Some((uid, _)) = WORKER.with(Cell::get) {
+        bump(&tally.from_worker);
+        if uid != ctx.uid(node.pool) {
+            bump(&tally.cross_pool);
+        }
+    }
+    let pool = &ctx.pools[node.pool];
+    let result = match node.kind {
+        Kind::Map | Kind::MapChunked | Kind::TryMap | Kind::ForEach | Kind::MapInit => {
+            map_family(ctx, id)
+        }
+        Kind::Apply => catch(|| pool.apply(|| item_or_panic(ctx, id, 0, Where::Pool)))
+            .map(|value| outputs(ctx, id, vec![value])),
+        Kind::Join => catch(|| {
+            pool.join(
+                || item_or_panic(ctx, id, 0, Where::Pool),
+                || item_or_panic(ctx, id, 1, Where::Pool),
+            )
+        })
+        .map(|(a, b)| outputs(ctx, id, vec![a, b])),
+        Kind::Spawn => {
+            let tasks = spawn_items(ctx, pool, id);
+            join_items(ctx, id, tasks)
+        }
+        Kind::Scope => scope(ctx, id),
+        Kind::Imap | Kind::ImapUnordered => {
+            let stream = start_imap(ctx, pool, id, Where::Pool);
+            consume(ctx, id, stream)
+        }
+    };
+    check(ctx, id, &result);
+    result
+}
+
+fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
+    let node = &ctx.prog.nodes[id];
+    let pool = &ctx.pools[node.pool];
+    let inputs: Vec<Val> = (0..node.items.len())
+        .map(|i| ctx.val(i as u64, What::Input))
+        .collect();
+    let at = Where::PoolOrCaller(thread::current().id());
+    let run = |x: &Val| item_or_panic(ctx, id, x.v as usize, at);
+    match node.kind {
+        Kind::Map => catch(|| pool.map(&inputs, run)).map(|out| outputs(ctx, id, out)),
+        Kind::MapChunked => {
+            catch(|| pool.map_chunked(&inputs, node.chunk, run)).map(|out| outputs(ctx, id, out))
+        }
+        Kind::TryMap => {
+            match catch(|| pool.try_map(&inputs, |x| item(ctx, id, x.v as usize, at))) {
+                Ok(Ok(out)) => Ok(outputs(ctx, id, out)),
+                Ok(Err(error)) => Err(Raised::Error(error)),
+                Err(panic) => Err(panic),
+            }
+        }
+        Kind::ForEach => {
+            let sum = AtomicU64::new(0);
+            catch(|| {
+                pool.for_each(&inputs, |x| {
+                    let i = x.v as usize;
+                    let value = run(x);
+                    sum.fetch_add(check_item(ctx, id, i, &value), Ordering::Relaxed);
+                })
+            })
+            .map(|()| sum.into_inner())
+        }
+        Kind::MapInit => catch(|| {
+            pool.map_init(
+                &inputs,
+                || match node.init_fault {
+                    Some(fault) => raise(ctx, fault),
+                    None => State::new(&ctx.counters),
+                },
+                |state, x| {
+                    if state.use_once() == 0 {
+                        ctx.fail(format!("#{id}: a map_init state was not kept"));
+                    }
+                    run(x)
+                },
+            )
+        })
+        .map(|out| outputs(ctx, id, out)),
+        _ => unreachable!("not of the map family"),
+    }
+}
+
+/// A scope whose body spawns the even items, each of which spawns the next
+/// odd item before running its own; the body may panic after spawning.
+/// Every task runs, whatever panics.
+fn scope(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
+    let node = &ctx.prog.nodes[id];
+    let pool = &ctx.pools[node.pool];
+    let len = node.items.len();
+    let slots: Vec<Mutex<Option<Val>>> = (0..len).map(|_| Mutex::new(None)).collect();
+    let ran = AtomicUsize::new(0);
+    let caller = thread::current().id();
+    let task = |i: usize| {
+        ran.fetch_add(1, Ordering::SeqCst);
+        let value = item_or_panic(ctx, id, i, Where::Pool);
+        *lock(&slots[i]) = Some(value);
+    };
+    let result = catch(|| {
+        pool.scope(|s| {
+            if thread::current().id() != caller {
+                ctx.fail(format!("#{id}: the scope's body left the calling thread"));
+            }
+            for i in (0..len).step_by(2) {
+                let task = &task;
+                s.spawn(move || {
+                    if i + 1 < len {
+                        s.spawn(move || task(i + 1));
+                    }
+                    task(i);
+                });
+            }
+            if let Some(fault) = node.body_fault {
+                raise(ctx, fault);
+            }
+        })
+    });
+    let ran = ran.load(Ordering::SeqCst);
+    if ran != len {
+        ctx.fail(format!(
+            "#{id}: the scope returned after {ran} of {len} tasks"
+        ));
+    }
+    result.map(|()| {
+        let values = slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                let value = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
+                value.unwrap_or_else(|| ctx.fail(format!("#{id}: task {i} left no result")))
+            })
+            .collect();
+        outputs(ctx, id, values)
+    })
+}
+
+/// Spawns every item of node `id` on `pool`; the handles of detached items
+/// are dropped at once.
+pub fn spawn_items(ctx: &Arc<Ctx>, pool: &Pool, id: usize) -> Vec<Option<Task<Val>>> {
+    let node = &ctx.prog.nodes[id];
+    (0..node.items.len())
+        .map(|i| {
+            let shared = Arc::clone(ctx);
+            let task = pool.spawn(move || item_or_panic(&shared, id, i, Where::Pool));
+            if node.items[i].detach {
+                bump(&ctx.tally.detached);
+                drop(task);
+                None
+            } else {
+                Some(task)
+            }
+        })
+        .collect()
+}
+
+/// Joins the tasks of node `id` in order; the first failure is the call's.
+pub fn join_items(ctx: &Arc<Ctx>, id: usize, tasks: Vec<Option<Task<Val>>>) -> Result<u64, Raised> {
+    let mut sum = 0u64;
+    let mut first = None;
+    for (i, task) in tasks.into_iter().enumerate() {
+        let Some(task) = task else { continue };
+        match catch(|| task.join()) {
+            Ok(value) => sum = sum.wrapping_add(check_item(ctx, id, i, &value)),
+            Err(raised) => {
+                first.get_or_insert(raised);
+            }
+        }
+    }
+    first.map_or(Ok(sum), Err)
+}

@@ -1,0 +1,120 @@
+//! What a stress run did, counted: for its summary line, and for the check
+//! that the generator exercised everything it should.
+
+use crate::gen::{Site, DROP_MODES, KINDS, SITES};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How often each thing happened over a whole run, for the summary and the
+/// coverage check.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub programs: AtomicUsize,
+    pub calls: [AtomicUsize; 11],
+    /// Faults fired, by site and form (struct, string).
+    pub raised: [[AtomicUsize; 2]; 5],
+    /// Failures that reached a call's caller with an expected code.
+    pub caught: AtomicUsize,
+    pub nested: AtomicUsize,
+    pub from_worker: AtomicUsize,
+    pub cross_pool: AtomicUsize,
+    pub concurrent_programs: AtomicUsize,
+    /// The pools' own counters (`Pool::stats`), summed over the run.
+    pub jobs_run: AtomicUsize,
+    pub worker_steals: AtomicUsize,
+    pub wakeups: AtomicUsize,
+    /// The most plain callers a program had.
+    pub most_callers: AtomicUsize,
+    pub orphan_drops: [AtomicUsize; 4],
+    pub early_drops: AtomicUsize,
+    pub detached: AtomicUsize,
+    /// Rendezvous items that had to wait for their partner.
+    pub rendezvous_waits: AtomicUsize,
+    pub pool_sizes: [AtomicUsize; 4],
+}
+
+/// Adds one to a tally counter.
+pub fn bump(counter: &AtomicUsize) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Tally {
+    /// Every count that a CI run must see non-zero, named.
+    pub fn coverage(&self) -> Vec<(String, usize)> {
+        let get = |c: &AtomicUsize| c.load(Ordering::Relaxed);
+        let mut all = Vec::new();
+        for (kind, count) in KINDS.iter().zip(&self.calls) {
+            all.push((format!("calls of {kind:?}"), get(count)));
+        }
+        for (site, forms) in SITES.iter().zip(&self.raised) {
+            all.push((
+                format!("{site:?} faults with a struct payload"),
+                get(&forms[0]),
+            ));
+            if *site != Site::ItemError {
+                all.push((
+                    format!("{site:?} faults with a String payload"),
+                    get(&forms[1]),
+                ));
+            }
+        }
+        for (mode, count) in DROP_MODES.iter().zip(&self.orphan_drops) {
+            all.push((format!("orphan pools dropped {mode}"), get(count)));
+        }
+        for (threads, count) in self.pool_sizes.iter().enumerate() {
+            all.push((format!("pools of {} threads", threads + 1), get(count)));
+        }
+        for (name, count) in [
+            ("failures checked at their caller", &self.caught),
+            ("nested calls", &self.nested),
+            ("calls from workers", &self.from_worker),
+            ("calls from a worker of another pool", &self.cross_pool),
+            (
+                "programs with several plain callers",
+                &self.concurrent_programs,
+            ),
+            ("imaps dropped before their end", &self.early_drops),
+            ("detached tasks", &self.detached),
+            ("rendezvous waits", &self.rendezvous_waits),
+            ("jobs run by workers", &self.jobs_run),
+            ("steals from another worker's deque", &self.worker_steals),
+            ("wake-ups of sleeping workers", &self.wakeups),
+        ] {
+            all.push((name.to_owned(), get(count)));
+        }
+        all
+    }
+
+    /// One line: calls per kind, faults fired, and the rest.
+    pub fn summary(&self) -> String {
+        let get = |c: &AtomicUsize| c.load(Ordering::Relaxed);
+        let calls: Vec<String> = KINDS
+            .iter()
+            .zip(&self.calls)
+            .map(|(kind, count)| format!("{kind:?} {}", get(count)))
+            .collect();
+        let faults: Vec<String> = SITES
+            .iter()
+            .zip(&self.raised)
+            .map(|(site, f)| format!("{site:?} {}+{}", get(&f[0]), get(&f[1])))
+            .collect();
+        format!(
+            "calls: {}; faults fired (struct+string): {}; failures checked: {}; \
+             nested {}, from workers {}, cross-pool {}, detached tasks {}, \
+             rendezvous waits {}, imaps dropped early {}, orphan drops {:?}; \
+             pools: {} jobs run, {} steals, {} wake-ups",
+            calls.join(", "),
+            faults.join(", "),
+            get(&self.caught),
+            get(&self.nested),
+            get(&self.from_worker),
+            get(&self.cross_pool),
+            get(&self.detached),
+            get(&self.rendezvous_waits),
+            get(&self.early_drops),
+            self.orphan_drops.iter().map(get).collect::<Vec<_>>(),
+            get(&self.jobs_run),
+            get(&self.worker_steals),
+            get(&self.wakeups),
+        )
+    }
+}
