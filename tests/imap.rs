@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{custom, payload_code, quiet_expected_panics, watchdog, DropCount};
+use common::{custom, payload_code, quiet_expected_panics, status_bytes, watchdog, DropCount};
 use std::collections::HashSet;
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -541,22 +541,6 @@ fn imap_from_four_plain_threads_at_once() {
 //
 // This test takes `MEMORY_LOCK` exclusively: no other test of this file runs
 // meanwhile, so the growth of the resident set measured here is its own.
-
-/// A field of `/proc/self/status`, in bytes.
-fn status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let line = status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
-    let kib: u64 = line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .expect("a size in kB");
-    kib * 1024
-}
 
 #[test]
 fn imap_over_millions_of_items_keeps_memory_bounded() {

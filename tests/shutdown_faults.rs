@@ -12,8 +12,8 @@
 mod address_space;
 mod common;
 
-use address_space::{status_bytes, AddressSpaceLimit};
-use common::{spin, threads_left_after, unique_prefix, watchdog, DropCount};
+use address_space::AddressSpaceLimit;
+use common::{spin, status_bytes, threads_left_after, unique_prefix, watchdog, DropCount};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex, PoisonError, RwLock, RwLockReadGuard};
@@ -426,7 +426,8 @@ fn a_worker_that_cannot_start_gives_spawn_after_stopping_the_started_ones() {
             });
         // Room for two stacks and some slack (thread arenas, guard pages),
         // not for a third stack.
-        let limit = status_bytes("VmSize:") + 2 * STACK + STACK / 2;
+        let size = usize::try_from(status_bytes("VmSize:")).expect("the address space fits usize");
+        let limit = size + 2 * STACK + STACK / 2;
         let result = {
             let _limit = AddressSpaceLimit::lower_to(limit);
             builder.build()

@@ -1,22 +1,6 @@
 //! Lowering the process's address-space limit (`RLIMIT_AS`) for a while,
 //! to make a thread's stack impossible to map.
 
-/// A field of `/proc/self/status`, in bytes (the kernel gives kB).
-pub fn status_bytes(field: &str) -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let line = status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
-    let kib: usize = line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .expect("a size in kB");
-    kib * 1024
-}
-
 /// Restores the address-space limit it was made from when dropped.
 pub struct AddressSpaceLimit(libc::rlimit);
 
