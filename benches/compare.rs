@@ -1,59 +1,83 @@
 //! An interleaved, side-by-side comparison of `stealpool` with a sequential
-//! loop, rayon and `std::thread::scope`.
+//! loop, rayon, `std::thread::scope`, chili and a channel pipeline, on every
+//! workload of the benchmarks (maps, fork-join, streaming; see
+//! `benches/common/`).
 //!
 //! On a shared, noisy machine absolute times drift from minute to minute, so
-//! every workload runs all systems in one process, interleaved: each round
-//! runs every system once, in an order that rotates from round to round, and
-//! the report gives each system's median time per call and the ratios of
-//! those medians.
+//! every workload runs all its systems in one process, interleaved: each
+//! round runs every system once, in an order that rotates from round to
+//! round, and the report gives each system's median time per call and the
+//! ratios of those medians.
 //!
 //! ```text
-//! cargo bench --bench compare -- [--threads N] [--only NAME[,NAME]] [--rounds R]
-//!                                [--warmup W] [--json]
+//! cargo bench --bench compare -- [--threads N[,N...]] [--only NAME[,NAME]] [--rounds R]
+//!                                [--warmup W] [--json] [--write-docs] [--docs-only]
 //! ```
 //!
-//! * `--threads N`: the thread count of every system (default: the
+//! * `--threads N,...`: the thread count of every system (default: the
 //!   `STEALPOOL_BENCH_THREADS` environment variable, else the available
-//!   parallelism).
+//!   parallelism); several counts run the whole selection once per count.
 //! * `--only NAME,...`: workloads and/or systems to run (default: all). A
-//!   bare argument counts as an `--only` name. The sequential loop always
-//!   runs once per workload to check the others' results, but is only timed
-//!   if selected.
+//!   name selects the workload of that name, else the family `NAME-...`
+//!   (`tree-sum` selects `tree-sum-20` and `tree-sum-24`). A bare argument
+//!   counts as an `--only` name. The sequential system always runs once per
+//!   workload to check the others' results, but is only timed if selected.
 //! * `--rounds R`: timed rounds per workload (default 15).
 //! * `--warmup W`: untimed rounds per workload before those (default 2).
-//! * `--json`: one JSON object per workload and line instead of the table.
+//! * `--json`: one JSON object per workload and line instead of the table
+//!   (what `benches/plot.rs` reads).
+//! * `--write-docs`: also merge the rows into `benches/results/compare.jsonl`
+//!   (replacing older rows of the same workload and thread count), redraw
+//!   the SVG plots under `docs/plots/` from that store, and rewrite the
+//!   section of `docs/benchmarks.md` between `<!-- compare:begin -->` and
+//!   `<!-- compare:end -->`.
+//! * `--docs-only`: measure nothing; redraw the plots and rewrite that
+//!   section from the store as it is.
 //!
-//! Before timing, every system's results are checked against the sequential
-//! loop's (through an order-sensitive checksum); a mismatch aborts the run.
-//! Nothing here asserts a figure: the numbers are for people to read.
+//! Before timing, every system's result is checked against the sequential
+//! one (through an order-sensitive checksum); a mismatch aborts the run.
+//! Nothing here asserts a figure: the numbers are for people to read, and the
+//! targets of the benchmarks issue are listed, met or missed, in the docs.
 
 mod common;
+mod report;
 
-use common::{checksum, Calibration, Runners, System, Workload, SYSTEMS, WORKLOADS};
-use std::fmt::Write as _;
+use common::alloc::{peak_growth, CountingAlloc};
+use common::{Calibration, Kind, Output, Runners, System, Workload, SYSTEMS, WORKLOADS};
+use report::{docs, plot, Row, STAT_FIELDS};
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: cargo bench --bench compare -- [--threads N] \
-[--only NAME[,NAME]] [--rounds R] [--warmup W] [--json]";
+/// Counts live heap bytes during the untimed check of a stream (see
+/// `common/alloc.rs`); otherwise the system allocator plus one relaxed load.
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+const USAGE: &str = "usage: cargo bench --bench compare -- [--threads N[,N...]] \
+[--only NAME[,NAME]] [--rounds R] [--warmup W] [--json] [--write-docs] [--docs-only]";
 
 /// The parsed command line.
 struct Args {
-    threads: usize,
+    threads: Vec<usize>,
     workloads: Vec<&'static str>,
     systems: Vec<System>,
     rounds: usize,
     warmup: usize,
     json: bool,
+    write_docs: bool,
+    docs_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut threads = None;
+    let mut threads = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut rounds = 15;
     let mut warmup = 2;
     let mut json = false;
+    let mut write_docs = false;
+    let mut docs_only = false;
 
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -75,7 +99,13 @@ fn parse_args() -> Result<Args, String> {
             "--bench" => {}
             "--help" | "-h" => return Err(USAGE.to_owned()),
             "--json" => json = true,
-            "--threads" => threads = Some(common::parse_threads(&value("a thread count")?)?),
+            "--write-docs" => write_docs = true,
+            "--docs-only" => docs_only = true,
+            "--threads" => {
+                for count in value("thread counts")?.split(',') {
+                    threads.push(common::parse_threads(count)?);
+                }
+            }
             "--rounds" => {
                 rounds = parse_count(&value("a round count")?, "--rounds")?;
                 if rounds == 0 {
@@ -93,15 +123,21 @@ fn parse_args() -> Result<Args, String> {
         }
     }
 
-    let threads = match threads {
-        Some(n) => n,
-        None => common::default_threads()?,
-    };
+    if threads.is_empty() {
+        threads.push(common::default_threads()?);
+    }
     let mut workloads = Vec::new();
     let mut systems = Vec::new();
-    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        if let Some(&workload) = WORKLOADS.iter().find(|w| **w == name) {
-            workloads.push(workload);
+    // A trailing `/` (criterion's group filter, `cargo bench -- skewed/`)
+    // names the same workload.
+    for name in names
+        .iter()
+        .map(|n| n.trim().trim_end_matches('/'))
+        .filter(|n| !n.is_empty())
+    {
+        let selected = common::select(name);
+        if !selected.is_empty() {
+            workloads.extend(selected);
         } else if let Some(system) = System::from_name(name) {
             systems.push(system);
         } else {
@@ -112,22 +148,11 @@ fn parse_args() -> Result<Args, String> {
             ));
         }
     }
-    if workloads.is_empty() {
-        workloads = WORKLOADS.to_vec();
-    }
     // Keep table order and drop duplicates.
     let workloads = WORKLOADS
         .into_iter()
-        .filter(|w| workloads.contains(w))
+        .filter(|w| workloads.is_empty() || workloads.contains(w))
         .collect();
-    let systems = if systems.is_empty() {
-        SYSTEMS.to_vec()
-    } else {
-        SYSTEMS
-            .into_iter()
-            .filter(|s| systems.contains(s))
-            .collect()
-    };
     Ok(Args {
         threads,
         workloads,
@@ -135,6 +160,8 @@ fn parse_args() -> Result<Args, String> {
         rounds,
         warmup,
         json,
+        write_docs,
+        docs_only,
     })
 }
 
@@ -152,7 +179,7 @@ fn sample(workload: &Workload, runners: &Runners, system: System) -> f64 {
         None => {
             // Results are kept until the clock stops, so that freeing them is
             // not timed.
-            let mut kept = Vec::with_capacity(calls);
+            let mut kept: Vec<Output> = Vec::with_capacity(calls);
             let started = Instant::now();
             for _ in 0..calls {
                 kept.push(workload.call(runners, system));
@@ -166,9 +193,9 @@ fn sample(workload: &Workload, runners: &Runners, system: System) -> f64 {
             for _ in 0..calls {
                 std::thread::sleep(pause);
                 let started = Instant::now();
-                let results = workload.call(runners, system);
+                let output = workload.call(runners, system);
                 elapsed += started.elapsed();
-                drop(black_box(results));
+                drop(black_box(output));
             }
             elapsed
         }
@@ -176,353 +203,220 @@ fn sample(workload: &Workload, runners: &Runners, system: System) -> f64 {
     elapsed.as_nanos() as f64 / calls as f64
 }
 
-/// The `stealpool` counters per call, averaged over the timed rounds.
-#[derive(Default)]
-struct StatsPerCall {
-    jobs_run: f64,
-    local_pops: f64,
-    injector_steals: f64,
-    worker_steals: f64,
-    failed_steals: f64,
-    parks: f64,
-    wakeups: f64,
+/// The median of sorted samples.
+fn median(sorted: &[f64]) -> f64 {
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
 }
 
-impl StatsPerCall {
-    fn between(before: &stealpool::Stats, after: &stealpool::Stats, calls: usize) -> Self {
-        let per_call = |a: u64, b: u64| a.saturating_sub(b) as f64 / calls.max(1) as f64;
-        StatsPerCall {
-            jobs_run: per_call(after.jobs_run, before.jobs_run),
-            local_pops: per_call(after.local_pops, before.local_pops),
-            injector_steals: per_call(after.injector_steals, before.injector_steals),
-            worker_steals: per_call(after.worker_steals, before.worker_steals),
-            failed_steals: per_call(after.failed_steals, before.failed_steals),
-            parks: per_call(after.parks, before.parks),
-            wakeups: per_call(after.wakeups, before.wakeups),
-        }
-    }
-
-    fn fields(&self) -> [(&'static str, f64); 7] {
+/// `stealpool`'s counters per call between two snapshots.
+fn stats_per_call(
+    before: &stealpool::Stats,
+    after: &stealpool::Stats,
+    calls: usize,
+) -> BTreeMap<String, f64> {
+    let fields = |s: &stealpool::Stats| {
         [
-            ("jobs_run", self.jobs_run),
-            ("local_pops", self.local_pops),
-            ("injector_steals", self.injector_steals),
-            ("worker_steals", self.worker_steals),
-            ("failed_steals", self.failed_steals),
-            ("parks", self.parks),
-            ("wakeups", self.wakeups),
+            s.jobs_run,
+            s.local_pops,
+            s.injector_steals,
+            s.worker_steals,
+            s.failed_steals,
+            s.parks,
+            s.wakeups,
         ]
-    }
-}
-
-/// One system's samples (ns per call), sorted.
-struct Samples(Vec<f64>);
-
-impl Samples {
-    fn median(&self) -> f64 {
-        let v = &self.0;
-        let mid = v.len() / 2;
-        if v.len() % 2 == 1 {
-            v[mid]
-        } else {
-            (v[mid - 1] + v[mid]) / 2.0
-        }
-    }
-}
-
-/// The measurements of one workload.
-struct Report {
-    workload: &'static str,
-    description: String,
-    items_per_call: usize,
-    calls_per_sample: usize,
-    /// Per system of `SYSTEMS`, if it ran.
-    samples: [Option<Samples>; 4],
-    /// Present if `stealpool` ran.
-    stats: Option<StatsPerCall>,
-}
-
-impl Report {
-    fn median(&self, system: System) -> Option<f64> {
-        self.samples[index_of(system)].as_ref().map(Samples::median)
-    }
-
-    fn ratio(&self, a: System, b: System) -> Option<f64> {
-        Some(self.median(a)? / self.median(b)?)
-    }
-
-    fn efficiency(&self, system: System, threads: usize) -> Option<f64> {
-        Some(self.median(System::Seq)? / (self.median(system)? * threads as f64))
-    }
-}
-
-fn index_of(system: System) -> usize {
-    SYSTEMS
+    };
+    STAT_FIELDS
         .iter()
-        .position(|s| *s == system)
-        .unwrap_or_default()
+        .zip(fields(before).into_iter().zip(fields(after)))
+        .map(|(name, (b, a))| {
+            (
+                (*name).to_owned(),
+                a.saturating_sub(b) as f64 / calls.max(1) as f64,
+            )
+        })
+        .collect()
 }
 
+/// Checks every system against the sequential one, then times `rounds`
+/// interleaved rounds (after `warmup` untimed ones).
 fn measure(
     workload: &Workload,
     runners: &Runners,
-    systems: &[System],
+    selected: &[System],
     rounds: usize,
     warmup: usize,
-) -> Result<Report, String> {
-    // Check every system against the sequential loop, once.
-    let expected = checksum(&workload.call(runners, System::Seq));
-    for &system in systems {
-        let got = checksum(&workload.call(runners, system));
+) -> Result<Row, String> {
+    let systems: Vec<System> = workload
+        .systems()
+        .iter()
+        .copied()
+        .filter(|s| selected.is_empty() || selected.contains(s))
+        .collect();
+    let streaming = matches!(workload.kind, Kind::Stream(_));
+
+    // Check every system against the sequential one, once (measuring the
+    // heap of a stream while at it).
+    let mut heap_peak_bytes = BTreeMap::new();
+    let expected = workload.call(runners, System::Seq).checksum();
+    for &system in &systems {
+        let (got, peak) = if streaming {
+            peak_growth(|| workload.call(runners, system).checksum())
+        } else {
+            (workload.call(runners, system).checksum(), None)
+        };
         if got != expected {
             return Err(format!(
-                "workload {}: {} returned checksum {got:#018x}, the sequential loop {expected:#018x}; \
-                 its results are wrong, so nothing was timed",
+                "workload {}: {} returned checksum {got:#018x}, the sequential system \
+                 {expected:#018x}; its results are wrong, so nothing was timed",
                 workload.name,
                 system.name()
             ));
         }
+        if let Some(peak) = peak {
+            heap_peak_bytes.insert(system.name().to_owned(), peak as f64);
+        }
     }
 
     for _ in 0..warmup {
-        for &system in systems {
+        for &system in &systems {
             black_box(sample(workload, runners, system));
         }
     }
 
-    let mut samples: [Vec<f64>; 4] = Default::default();
+    let mut samples: BTreeMap<System, Vec<f64>> = BTreeMap::new();
     let before = runners.pool.stats();
     for round in 0..rounds {
         for k in 0..systems.len() {
             let system = systems[(round + k) % systems.len()];
-            samples[index_of(system)].push(sample(workload, runners, system));
+            let ns = sample(workload, runners, system);
+            samples.entry(system).or_default().push(ns);
         }
     }
     let after = runners.pool.stats();
 
-    let samples = samples.map(|mut v| {
-        (!v.is_empty()).then(|| {
-            v.sort_by(f64::total_cmp);
-            Samples(v)
-        })
-    });
-    let stats = systems
-        .contains(&System::Stealpool)
-        .then(|| StatsPerCall::between(&before, &after, rounds * workload.calls_per_sample));
-    Ok(Report {
-        workload: workload.name,
+    let mut row = Row {
+        workload: workload.name.to_owned(),
         description: workload.description.clone(),
-        items_per_call: workload.items_per_call(),
+        threads: runners.threads,
+        rounds,
         calls_per_sample: workload.calls_per_sample,
-        samples,
-        stats,
-    })
-}
-
-/// A time in ns, in a readable unit.
-fn time(ns: Option<f64>) -> String {
-    match ns {
-        None => "-".to_owned(),
-        Some(ns) if ns < 1e3 => format!("{ns:.0} ns"),
-        Some(ns) if ns < 1e6 => format!("{:.2} us", ns / 1e3),
-        Some(ns) if ns < 1e9 => format!("{:.2} ms", ns / 1e6),
-        Some(ns) => format!("{:.2} s", ns / 1e9),
-    }
-}
-
-fn number(x: Option<f64>, decimals: usize) -> String {
-    match x {
-        Some(x) if x.is_finite() => format!("{x:.decimals$}"),
-        _ => "-".to_owned(),
-    }
-}
-
-fn table_header() -> String {
-    format!(
-        "{:<17}{:>4} {:>10}{:>11}{:>10}{:>10} {:>9}{:>8}{:>9} {:>7}{:>7} | {:>8}{:>8}{:>8}{:>7}{:>8}",
-        "workload",
-        "thr",
-        "seq",
-        "stealpool",
-        "rayon",
-        "scope",
-        "sp/rayon",
-        "sp/seq",
-        "sp/scope",
-        "eff:sp",
-        "eff:ry",
-        "jobs",
-        "wsteal",
-        "isteal",
-        "parks",
-        "wakeups",
-    )
-}
-
-fn table_row(report: &Report, threads: usize) -> String {
-    use System::*;
-    let stat = |f: fn(&StatsPerCall) -> f64| number(report.stats.as_ref().map(f), 2);
-    format!(
-        "{:<17}{:>4} {:>10}{:>11}{:>10}{:>10} {:>9}{:>8}{:>9} {:>7}{:>7} | {:>8}{:>8}{:>8}{:>7}{:>8}",
-        report.workload,
-        threads,
-        time(report.median(Seq)),
-        time(report.median(Stealpool)),
-        time(report.median(Rayon)),
-        time(report.median(Scope)),
-        number(report.ratio(Stealpool, Rayon), 2),
-        number(report.ratio(Stealpool, Seq), 2),
-        number(report.ratio(Stealpool, Scope), 2),
-        number(report.efficiency(Stealpool, threads), 2),
-        number(report.efficiency(Rayon, threads), 2),
-        stat(|s| s.jobs_run),
-        stat(|s| s.worker_steals),
-        stat(|s| s.injector_steals),
-        stat(|s| s.parks),
-        stat(|s| s.wakeups),
-    )
-}
-
-fn json_number(x: Option<f64>) -> String {
-    match x {
-        Some(x) if x.is_finite() => format!("{x}"),
-        _ => "null".to_owned(),
-    }
-}
-
-fn json_line(report: &Report, threads: usize, rounds: usize) -> String {
-    use System::*;
-    let per_system = |value: &dyn Fn(&Samples) -> f64| {
-        let fields: Vec<String> = SYSTEMS
-            .iter()
-            .map(|&system| {
-                let x = report.samples[index_of(system)].as_ref().map(value);
-                format!("\"{}\":{}", system.name(), json_number(x))
-            })
-            .collect();
-        format!("{{{}}}", fields.join(","))
+        items_per_call: workload.items_per_call(),
+        median_ns: BTreeMap::new(),
+        min_ns: BTreeMap::new(),
+        max_ns: BTreeMap::new(),
+        stats: systems
+            .contains(&System::Stealpool)
+            .then(|| stats_per_call(&before, &after, rounds * workload.calls_per_sample)),
+        heap_peak_bytes,
+        date: report::today(),
+        machine: report::machine(),
     };
-    let mut line = String::new();
-    let _ =
-        write!(
-        line,
-        "{{\"workload\":\"{}\",\"description\":\"{}\",\"threads\":{threads},\"rounds\":{rounds},\
-         \"calls_per_sample\":{},\"items_per_call\":{}",
-        report.workload,
-        report.description.replace('\\', "\\\\").replace('"', "\\\""),
-        report.calls_per_sample,
-        report.items_per_call,
-    );
-    let _ = write!(
-        line,
-        ",\"median_ns\":{},\"min_ns\":{},\"max_ns\":{}",
-        per_system(&Samples::median),
-        per_system(&|s: &Samples| s.0[0]),
-        per_system(&|s: &Samples| s.0[s.0.len() - 1]),
-    );
-    let _ = write!(
-        line,
-        ",\"ratio\":{{\"stealpool/rayon\":{},\"stealpool/seq\":{},\"stealpool/scope\":{}}}",
-        json_number(report.ratio(Stealpool, Rayon)),
-        json_number(report.ratio(Stealpool, Seq)),
-        json_number(report.ratio(Stealpool, Scope)),
-    );
-    let _ = write!(
-        line,
-        ",\"efficiency\":{{\"stealpool\":{},\"rayon\":{}}}",
-        json_number(report.efficiency(Stealpool, threads)),
-        json_number(report.efficiency(Rayon, threads)),
-    );
-    match &report.stats {
-        Some(stats) => {
-            let fields: Vec<String> = stats
-                .fields()
-                .iter()
-                .map(|(name, x)| format!("\"{name}\":{}", json_number(Some(*x))))
-                .collect();
-            let _ = write!(
-                line,
-                ",\"stealpool_stats_per_call\":{{{}}}",
-                fields.join(",")
-            );
-        }
-        None => line.push_str(",\"stealpool_stats_per_call\":null"),
+    for (system, mut v) in samples {
+        v.sort_by(f64::total_cmp);
+        let name = system.name().to_owned();
+        row.median_ns.insert(name.clone(), median(&v));
+        row.min_ns.insert(name.clone(), v[0]);
+        row.max_ns.insert(name, v[v.len() - 1]);
     }
-    line.push('}');
-    line
+    Ok(row)
+}
+
+/// Runs the selection at every thread count; returns the rows.
+fn run(args: &Args, calibration: &Calibration) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for &threads in &args.threads {
+        let runners = Runners::new(threads)?;
+        let intro = format!(
+            "compare: {threads} thread(s), {} rounds (+{} warm-up) per workload, median time \
+             per call; spin calibration {:.3} ns/step\n\
+             (stealpool: a map's caller + up to {threads} - 1 workers, join/imap on {threads} \
+             workers; rayon: {threads} workers, caller blocked; scope: the caller + {} spawned \
+             threads per call; chili: the caller + {} workers; channel: the caller + {threads} \
+             spawned workers per call)",
+            args.rounds,
+            args.warmup,
+            calibration.ns_per_iter,
+            threads - 1,
+            threads - 1,
+        );
+        if args.json {
+            eprintln!("{intro}");
+        } else {
+            println!("{intro}\n");
+            println!("{}", report::table_header());
+        }
+        for name in &args.workloads {
+            let Some(workload) = common::workload(name, calibration) else {
+                continue;
+            };
+            if args.json {
+                // In table mode each row is the progress report.
+                eprintln!("compare: {} ({})", workload.name, workload.description);
+            }
+            let row = measure(&workload, &runners, &args.systems, args.rounds, args.warmup)
+                .map_err(|e| format!("CHECKSUM MISMATCH: {e}"))?;
+            if args.json {
+                println!("{}", row.to_json());
+            } else {
+                println!("{}", report::table_row(&row));
+            }
+            rows.push(row);
+        }
+        if !args.json {
+            println!("\n{}\n", report::TABLE_LEGEND);
+        }
+    }
+    Ok(rows)
+}
+
+/// `--write-docs`: store, plots, and the section of `docs/benchmarks.md`.
+fn write_docs(rows: &[Row]) -> Result<(), String> {
+    let store_path = docs::store_path();
+    let store = report::merge(docs::read_rows(&store_path)?, rows);
+    docs::write_rows(&store_path, &store)?;
+    let plots = plot::draw_all(&store, &docs::plots_dir())?;
+    let docs_path = docs::docs_path();
+    docs::write_section(&docs_path, &docs::section(&store, &plots))?;
+    eprintln!(
+        "compare: wrote {} ({} rows), {} and {}",
+        store_path.display(),
+        store.len(),
+        plots
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        docs_path.display()
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("compare: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runners = match Runners::new(args.threads) {
-        Ok(runners) => runners,
-        Err(message) => {
-            eprintln!("compare: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let calibration = Calibration::measure();
     let started = Instant::now();
-
-    let intro = format!(
-        "compare: {} threads, {} rounds (+{} warm-up) per workload, median time per call; \
-         spin calibration {:.3} ns/step\n\
-         (stealpool: the caller + up to {} - 1 workers per call; rayon: {} workers, caller blocked; \
-         scope: the caller + {} spawned threads per call)",
-        args.threads,
-        args.rounds,
-        args.warmup,
-        calibration.ns_per_iter,
-        args.threads,
-        args.threads,
-        args.threads - 1,
-    );
-    if args.json {
-        eprintln!("{intro}");
-    } else {
-        println!("{intro}\n");
-        println!("{}", table_header());
-    }
-
-    for name in &args.workloads {
-        let Some(workload) = common::workload(name, &calibration) else {
-            continue;
-        };
-        if args.json {
-            // In table mode each row is the progress report.
-            eprintln!(
-                "compare: running {} ({})",
-                workload.name, workload.description
-            );
+    let result = parse_args().and_then(|args| {
+        if args.docs_only {
+            return write_docs(&[]);
         }
-        let report = match measure(&workload, &runners, &args.systems, args.rounds, args.warmup) {
-            Ok(report) => report,
-            Err(message) => {
-                eprintln!("compare: CHECKSUM MISMATCH: {message}");
-                return ExitCode::FAILURE;
-            }
-        };
-        if args.json {
-            println!("{}", json_line(&report, args.threads, args.rounds));
-        } else {
-            println!("{}", table_row(&report, args.threads));
+        let calibration = Calibration::measure();
+        let rows = run(&args, &calibration)?;
+        if args.write_docs {
+            write_docs(&rows)?;
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => {
+            eprintln!("compare: done in {:.1} s", started.elapsed().as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("compare: {message}");
+            ExitCode::FAILURE
         }
     }
-
-    if !args.json {
-        println!(
-            "\nsp/X: median stealpool time / median X time (below 1: stealpool faster). \
-             eff: T_seq / (T * threads).\n\
-             jobs .. wakeups: stealpool Stats deltas per call (jobs_run, worker_steals, \
-             injector_steals, parks, wakeups), over the timed rounds."
-        );
-    }
-    eprintln!("compare: done in {:.1} s", started.elapsed().as_secs_f64());
-    ExitCode::SUCCESS
 }

@@ -1,11 +1,20 @@
-//! Workloads and systems shared by the `compare` and `map` benchmarks.
+//! Workloads and systems shared by every benchmark binary (`compare`, and the
+//! criterion suites `map` and `joins`), so that all of them run identical
+//! workloads on identical inputs.
 //!
-//! Every workload is a parallel map whose results are `u64`s, run by one of
-//! four [`System`]s over the same input: a sequential loop, `stealpool`'s
-//! [`Pool::map`](stealpool::Pool::map), a rayon thread pool, and
-//! `std::thread::scope` with one static chunk per thread. [`checksum`] folds a
-//! result vector into one order-sensitive `u64`, so that the systems can be
-//! checked against the sequential loop before anything is timed.
+//! A [`Workload`] is one of three kinds:
+//!
+//! - a parallel **map** over a slice ([`map`]): `seq`, `stealpool`
+//!   ([`Pool::map`](stealpool::Pool::map)), `rayon` (`par_iter().map().collect()`)
+//!   and `scope` (`std::thread::scope` with one equal static chunk per thread);
+//! - a **fork-join** recursion ([`forkjoin`]): the plain recursion, `join` of
+//!   stealpool, rayon and chili, and `scope` (the recursion split statically
+//!   into one piece per thread);
+//! - a **stream** ([`stream`]): `Pool::imap` against a producer/consumer built
+//!   from `std::sync::mpsc` channels, and a sequential loop.
+//!
+//! Every call returns an [`Output`] whose [`checksum`](Output::checksum) must
+//! equal the sequential system's; the runners check that once before timing.
 //!
 //! The per-item costs are spin loops (an iterated xorshift, kept opaque with
 //! [`black_box`]), calibrated once per process by [`Calibration::measure`] so
@@ -14,8 +23,13 @@
 // Each benchmark binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod alloc;
+pub mod forkjoin;
+pub mod map;
+pub mod stream;
+pub mod suite;
+
 use std::hint::black_box;
-use std::mem::MaybeUninit;
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
@@ -39,21 +53,32 @@ pub fn parse_threads(value: &str) -> Result<usize, String> {
     }
 }
 
-/// One of the compared implementations of a parallel map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One of the compared implementations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum System {
-    /// A plain sequential loop collecting into a `Vec`.
+    /// A plain sequential loop, or the plain recursion.
     Seq,
-    /// `stealpool::Pool::map`.
+    /// `stealpool`: `Pool::map`, `Pool::join` or `Pool::imap`.
     Stealpool,
-    /// `pool.install(|| input.par_iter().map(f).collect())` on a rayon pool.
+    /// rayon: `par_iter().map().collect()` or `rayon::join`, inside `install`.
     Rayon,
-    /// `std::thread::scope` with one equal static chunk per thread.
+    /// `std::thread::scope` with one equal static piece per thread.
     Scope,
+    /// chili's `Scope::join` (fork-join workloads only).
+    Chili,
+    /// A producer/consumer over `std::sync::mpsc` (stream workloads only).
+    Channel,
 }
 
 /// Every system, in table order.
-pub const SYSTEMS: [System; 4] = [System::Seq, System::Stealpool, System::Rayon, System::Scope];
+pub const SYSTEMS: [System; 6] = [
+    System::Seq,
+    System::Stealpool,
+    System::Rayon,
+    System::Scope,
+    System::Chili,
+    System::Channel,
+];
 
 impl System {
     /// The system's name on the command line and in reports.
@@ -63,6 +88,8 @@ impl System {
             System::Stealpool => "stealpool",
             System::Rayon => "rayon",
             System::Scope => "scope",
+            System::Chili => "chili",
+            System::Channel => "channel",
         }
     }
 
@@ -70,19 +97,9 @@ impl System {
     pub fn from_name(name: &str) -> Option<System> {
         SYSTEMS.into_iter().find(|system| system.name() == name)
     }
-
-    /// The system that runs the inner maps of a nested workload: the same
-    /// one, except that `scope` runs them sequentially (spawning threads per
-    /// inner call would measure thread creation, not nesting).
-    pub fn inner(self) -> System {
-        match self {
-            System::Scope => System::Seq,
-            other => other,
-        }
-    }
 }
 
-/// The thread pools, built once per process with the same thread count.
+/// The thread pools, built once per thread count with the same count.
 pub struct Runners {
     /// The thread count of every system.
     pub threads: usize,
@@ -90,10 +107,13 @@ pub struct Runners {
     pub pool: stealpool::Pool,
     /// The rayon pool.
     pub rayon: rayon::ThreadPool,
+    /// The chili pool: `threads - 1` workers plus the thread that opens a
+    /// scope (chili's own accounting of `thread_count`).
+    pub chili: chili::ThreadPool,
 }
 
 impl Runners {
-    /// Builds both pools with `threads` threads.
+    /// Builds every pool with `threads` threads.
     pub fn new(threads: usize) -> Result<Runners, String> {
         let pool = stealpool::Pool::new(threads)
             .map_err(|e| format!("cannot build a stealpool pool of {threads} threads: {e}"))?;
@@ -101,79 +121,36 @@ impl Runners {
             .num_threads(threads)
             .build()
             .map_err(|e| format!("cannot build a rayon pool of {threads} threads: {e}"))?;
+        let chili = chili::ThreadPool::with_config(chili::Config {
+            thread_count: NonZeroUsize::new(threads),
+            ..chili::Config::default()
+        });
         Ok(Runners {
             threads,
             pool,
             rayon,
+            chili,
         })
-    }
-
-    /// Maps `f` over `input` with `system`, keeping input order.
-    pub fn map<T, R, F>(&self, system: System, input: &[T], f: F) -> Vec<R>
-    where
-        T: Sync,
-        R: Send,
-        F: Fn(&T) -> R + Sync + Send,
-    {
-        match system {
-            System::Seq => input.iter().map(f).collect(),
-            System::Stealpool => self.pool.map(input, f),
-            System::Rayon => {
-                use rayon::prelude::*;
-                self.rayon.install(|| input.par_iter().map(f).collect())
-            }
-            System::Scope => scope_map(self.threads, input, f),
-        }
     }
 }
 
-/// Maps `f` over `input` with `std::thread::scope`: `threads` equal static
-/// chunks, the first run by the caller and the others by one spawned thread
-/// each, every result written in place into a pre-sized output.
-pub fn scope_map<T, R, F>(threads: usize, input: &[T], f: F) -> Vec<R>
-where
-    T: Sync,
-    R: Send,
-    F: Fn(&T) -> R + Sync,
-{
-    fn fill<T, R>(input: &[T], output: &mut [MaybeUninit<R>], f: &(impl Fn(&T) -> R + Sync)) {
-        for (slot, item) in output.iter_mut().zip(input) {
-            slot.write(f(item));
-        }
-    }
+/// The FNV-1a-style fold that [`checksum`] applies per value.
+const CHECKSUM_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
-    let len = input.len();
-    let mut output: Vec<R> = Vec::with_capacity(len);
-    if len == 0 {
-        return output;
-    }
-    let chunk = len.div_ceil(threads.max(1));
-    let f = &f;
-    std::thread::scope(|scope| {
-        let mut parts = input
-            .chunks(chunk)
-            .zip(output.spare_capacity_mut()[..len].chunks_mut(chunk));
-        let first = parts.next();
-        for (items, slots) in parts {
-            scope.spawn(move || fill(items, slots, f));
-        }
-        if let Some((items, slots)) = first {
-            fill(items, slots, f);
-        }
-    });
-    // SAFETY: the chunks of `spare_capacity_mut()[..len]` cover every slot of
-    // `0..len`, and each chunk was filled completely by a thread that the
-    // scope has joined (had one panicked, `scope` would have re-raised the
-    // panic and we would not be here).
-    unsafe { output.set_len(len) };
-    output
+/// One step of [`checksum`]'s fold.
+#[inline]
+pub fn checksum_step(hash: u64, value: u64) -> u64 {
+    (hash ^ value).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
 /// An order-sensitive fold of `values` into one `u64`.
 pub fn checksum(values: &[u64]) -> u64 {
-    values.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &value| {
-        (hash ^ value).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    checksum_iter(values.iter().copied())
+}
+
+/// [`checksum`] over an iterator, consuming it as it goes (for streams).
+pub fn checksum_iter(values: impl IntoIterator<Item = u64>) -> u64 {
+    values.into_iter().fold(CHECKSUM_SEED, checksum_step)
 }
 
 /// The splitmix64 generator: seeds and pseudo-random positions.
@@ -258,30 +235,43 @@ impl Calibration {
     }
 }
 
-/// The input of a workload and what one call does with it.
-pub enum Body {
-    /// `x.wrapping_mul(x)` over every item.
-    Square(Vec<u64>),
-    /// [`Item::run`] over every item.
-    Spin(Vec<Item>),
-    /// For every outer item, a map of the inner items (seeded by the outer
-    /// one), folded with [`checksum`].
-    Nested {
-        /// The outer map's input.
-        outer: Vec<Item>,
-        /// Every inner map's input.
-        inner: Vec<Item>,
-    },
+/// What a call returns: the results (kept until the clock stops, so that
+/// freeing them is not timed) or a sum already folded.
+pub enum Output {
+    /// One result per item, in input order.
+    Values(Vec<u64>),
+    /// A checksum computed by the call itself (fork-join sums, streams).
+    Sum(u64),
 }
 
-/// A named workload: its input, and how `compare` samples it.
+impl Output {
+    /// The order-sensitive checksum that must equal the sequential system's.
+    pub fn checksum(&self) -> u64 {
+        match self {
+            Output::Values(values) => checksum(values),
+            Output::Sum(sum) => *sum,
+        }
+    }
+}
+
+/// The input of a workload and what one call does with it.
+pub enum Kind {
+    /// A parallel map over a slice.
+    Map(map::Body),
+    /// A fork-join recursion.
+    ForkJoin(forkjoin::Body),
+    /// A stream through `imap` or channels.
+    Stream(stream::Body),
+}
+
+/// A named workload: its input, and how it is sampled.
 pub struct Workload {
     /// The name on the command line and in reports.
     pub name: &'static str,
     /// What one call does, for the report.
     pub description: String,
     /// The input and the per-item work.
-    pub body: Body,
+    pub kind: Kind,
     /// How many calls one timed sample makes (the report gives time per call).
     pub calls_per_sample: usize,
     /// A sleep before each call, not timed: lets the pools go idle.
@@ -289,7 +279,7 @@ pub struct Workload {
 }
 
 /// The workloads, in report order.
-pub const WORKLOADS: [&str; 7] = [
+pub const WORKLOADS: [&str; 11] = [
     "tiny",
     "uniform",
     "skewed",
@@ -297,114 +287,70 @@ pub const WORKLOADS: [&str; 7] = [
     "small-call",
     "small-call-pause",
     "nested",
+    "fib-join",
+    "tree-sum-20",
+    "tree-sum-24",
+    "imap-stream",
 ];
 
-/// Nanoseconds in a microsecond, for readable cost formulas.
-const US: f64 = 1_000.0;
-
-/// Builds the workload called `name`, or `None` if there is none.
+/// Builds the workload called `name`, or `None` if there is none. Building
+/// may take a while (the 2^24-node tree takes about a second).
 pub fn workload(name: &str, calibration: &Calibration) -> Option<Workload> {
-    let cal = calibration;
-    let spin_items = |len: usize, cost: &dyn Fn(usize) -> f64| -> Vec<Item> {
-        (0..len).map(|i| cal.item(i, cost(i))).collect()
-    };
-    let workload = match name {
-        "tiny" => Workload {
-            name: "tiny",
-            description: "x.wrapping_mul(x) over 10M u64".into(),
-            body: Body::Square((0..10_000_000u64).map(|i| i ^ (i << 32)).collect()),
-            calls_per_sample: 1,
-            pause: None,
-        },
-        "uniform" => Workload {
-            name: "uniform",
-            description: "100k items of ~1 us".into(),
-            body: Body::Spin(spin_items(100_000, &|_| US)),
-            calls_per_sample: 1,
-            pause: None,
-        },
-        "skewed" => {
-            let len = 20_000;
-            Workload {
-                name: "skewed",
-                description: "20k items, item i ~ 1 us + (i/len)^2 * 10 us".into(),
-                body: Body::Spin(spin_items(len, &|i| {
-                    let x = i as f64 / len as f64;
-                    US + x * x * 10.0 * US
-                })),
-                calls_per_sample: 1,
-                pause: None,
-            }
-        }
-        "skewed-rare" => {
-            let len = 20_000;
-            let mut heavy = vec![false; len];
-            let mut state = 0x5eed;
-            let mut count = 0;
-            while count < len / 100 {
-                let position = (splitmix64(&mut state) % len as u64) as usize;
-                if !heavy[position] {
-                    heavy[position] = true;
-                    count += 1;
-                }
-            }
-            Workload {
-                name: "skewed-rare",
-                description: "20k items of ~1 us, 1% (seeded positions) of ~100 us".into(),
-                body: Body::Spin(spin_items(len, &|i| if heavy[i] { 100.0 * US } else { US })),
-                calls_per_sample: 1,
-                pause: None,
-            }
-        }
-        "small-call" => Workload {
-            name: "small-call",
-            description: "maps of 16 items of ~100 ns, back to back".into(),
-            body: Body::Spin(spin_items(16, &|_| 0.1 * US)),
-            calls_per_sample: 2000,
-            pause: None,
-        },
-        "small-call-pause" => Workload {
-            name: "small-call-pause",
-            description: "maps of 16 items of ~100 ns, 1 ms sleep (untimed) before each".into(),
-            body: Body::Spin(spin_items(16, &|_| 0.1 * US)),
-            calls_per_sample: 200,
-            pause: Some(Duration::from_millis(1)),
-        },
-        "nested" => Workload {
-            name: "nested",
-            description: "64 outer items, each a map of 2k items of ~200 ns".into(),
-            body: Body::Nested {
-                outer: spin_items(64, &|_| 0.0),
-                inner: spin_items(2_000, &|_| 0.2 * US),
-            },
-            calls_per_sample: 1,
-            pause: None,
-        },
-        _ => return None,
-    };
-    Some(workload)
+    map::workload(name, calibration)
+        .or_else(|| forkjoin::workload(name))
+        .or_else(|| stream::workload(name, calibration))
+}
+
+/// The workloads that `name` selects: the one with that name, else the
+/// family of workloads named `name-...` (`tree-sum` selects both trees).
+pub fn select(name: &str) -> Vec<&'static str> {
+    if let Some(&exact) = WORKLOADS.iter().find(|w| **w == name) {
+        return vec![exact];
+    }
+    WORKLOADS
+        .into_iter()
+        .filter(|w| {
+            w.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('-'))
+        })
+        .collect()
 }
 
 impl Workload {
-    /// The items one call processes (inner items, for a nested workload).
+    /// The systems that run this workload, in table order.
+    pub fn systems(&self) -> &'static [System] {
+        match self.kind {
+            Kind::Map(_) => &[System::Seq, System::Stealpool, System::Rayon, System::Scope],
+            Kind::ForkJoin(_) => &[
+                System::Seq,
+                System::Stealpool,
+                System::Rayon,
+                System::Scope,
+                System::Chili,
+            ],
+            Kind::Stream(_) => &[System::Seq, System::Stealpool, System::Channel],
+        }
+    }
+
+    /// The items (or nodes, or leaves) one call processes.
     pub fn items_per_call(&self) -> usize {
-        match &self.body {
-            Body::Square(input) => input.len(),
-            Body::Spin(input) => input.len(),
-            Body::Nested { outer, inner } => outer.len() * inner.len(),
+        match &self.kind {
+            Kind::Map(body) => body.items(),
+            Kind::ForkJoin(body) => body.items(),
+            Kind::Stream(body) => body.items(),
         }
     }
 
     /// Makes one call with `system`.
-    pub fn call(&self, runners: &Runners, system: System) -> Vec<u64> {
-        match &self.body {
-            Body::Square(input) => runners.map(system, input, |x| x.wrapping_mul(*x)),
-            Body::Spin(input) => runners.map(system, input, Item::run),
-            Body::Nested { outer, inner } => runners.map(system, outer, |o| {
-                let results =
-                    runners.map(system.inner(), inner, |x| spin(o.seed ^ x.seed, x.iters));
-                checksum(&results)
-            }),
+    ///
+    /// # Panics
+    ///
+    /// If `system` is not one of [`systems`](Self::systems).
+    pub fn call(&self, runners: &Runners, system: System) -> Output {
+        match &self.kind {
+            Kind::Map(body) => Output::Values(body.call(runners, system)),
+            Kind::ForkJoin(body) => Output::Sum(body.call(runners, system)),
+            Kind::Stream(body) => Output::Sum(body.call(runners, system)),
         }
     }
 }

@@ -1,0 +1,330 @@
+//! The results of `compare`: one [`Row`] per workload and thread count, as
+//! the terminal table, JSON lines (`--json`, the results store), the
+//! Markdown section of `docs/benchmarks.md` ([`docs`]), the targets of the
+//! benchmarks issue ([`targets`]) and SVG plots ([`plot`]).
+//!
+//! A binary that uses this module also declares `mod common;` (for the
+//! workload and system names, which fix the table order).
+
+// `compare` and `plot` each use a different part of this module.
+#![allow(dead_code)]
+
+pub mod docs;
+pub mod plot;
+pub mod targets;
+
+use crate::common::{SYSTEMS, WORKLOADS};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The `stealpool` [`Stats`](stealpool::Stats) fields reported per call.
+pub const STAT_FIELDS: [&str; 7] = [
+    "jobs_run",
+    "local_pops",
+    "injector_steals",
+    "worker_steals",
+    "failed_steals",
+    "parks",
+    "wakeups",
+];
+
+/// The ratios reported for every row: stealpool's median over each other
+/// system's (below 1: stealpool faster).
+pub const RATIOS: [(&str, &str); 5] = [
+    ("stealpool", "rayon"),
+    ("stealpool", "seq"),
+    ("stealpool", "scope"),
+    ("stealpool", "chili"),
+    ("stealpool", "channel"),
+];
+
+/// The measurements of one workload at one thread count.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The workload's name.
+    pub workload: String,
+    /// What one call does.
+    pub description: String,
+    /// The thread count of every system.
+    pub threads: usize,
+    /// Timed rounds (one sample per system each).
+    pub rounds: usize,
+    /// Calls per sample.
+    pub calls_per_sample: usize,
+    /// Items (or nodes, or joins) per call.
+    pub items_per_call: usize,
+    /// Median, fastest and slowest sample per system, in ns per call.
+    pub median_ns: BTreeMap<String, f64>,
+    /// The fastest sample per system, in ns per call.
+    pub min_ns: BTreeMap<String, f64>,
+    /// The slowest sample per system, in ns per call.
+    pub max_ns: BTreeMap<String, f64>,
+    /// `stealpool`'s [`STAT_FIELDS`] per call over the timed rounds.
+    pub stats: Option<BTreeMap<String, f64>>,
+    /// Peak growth of live heap bytes during one untimed call, per system
+    /// (stream workloads).
+    pub heap_peak_bytes: BTreeMap<String, f64>,
+    /// The day of the run (UTC, `YYYY-MM-DD`).
+    pub date: String,
+    /// The machine, in words.
+    pub machine: String,
+}
+
+impl Row {
+    /// The median of `system`, in ns per call.
+    pub fn median(&self, system: &str) -> Option<f64> {
+        self.median_ns.get(system).copied()
+    }
+
+    /// `median(a) / median(b)`.
+    pub fn ratio(&self, a: &str, b: &str) -> Option<f64> {
+        Some(self.median(a)? / self.median(b)?)
+    }
+
+    /// Parallel efficiency of `system`: `T_seq / (T × threads)`.
+    pub fn efficiency(&self, system: &str) -> Option<f64> {
+        Some(self.median("seq")? / (self.median(system)? * self.threads as f64))
+    }
+
+    /// A `stealpool` counter per call.
+    pub fn stat(&self, field: &str) -> Option<f64> {
+        self.stats.as_ref()?.get(field).copied()
+    }
+
+    /// The row as one JSON object (one line of `--json` and of the store).
+    pub fn to_json(&self) -> Value {
+        let ratios: Map<String, Value> = RATIOS
+            .iter()
+            .filter_map(|(a, b)| Some((format!("{a}/{b}"), json!(self.ratio(a, b)?))))
+            .collect();
+        let efficiency: Map<String, Value> = self
+            .median_ns
+            .keys()
+            .filter_map(|s| Some((s.clone(), json!(self.efficiency(s)?))))
+            .collect();
+        json!({
+            "workload": self.workload,
+            "description": self.description,
+            "threads": self.threads,
+            "rounds": self.rounds,
+            "calls_per_sample": self.calls_per_sample,
+            "items_per_call": self.items_per_call,
+            "median_ns": self.median_ns,
+            "min_ns": self.min_ns,
+            "max_ns": self.max_ns,
+            "ratio": ratios,
+            "efficiency": efficiency,
+            "stealpool_stats_per_call": self.stats,
+            "heap_peak_bytes": self.heap_peak_bytes,
+            "date": self.date,
+            "machine": self.machine,
+        })
+    }
+
+    /// Reads a row written by [`to_json`](Self::to_json) (derived fields are
+    /// recomputed, not read).
+    pub fn from_json(value: &Value) -> Result<Row, String> {
+        let text = |key: &str| -> Result<String, String> {
+            value[key]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("missing string field {key:?}"))
+        };
+        let count = |key: &str| -> Result<usize, String> {
+            value[key]
+                .as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| format!("missing number field {key:?}"))
+        };
+        let numbers = |key: &str| -> BTreeMap<String, f64> {
+            value[key]
+                .as_object()
+                .map(|object| {
+                    object
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let stats = numbers("stealpool_stats_per_call");
+        Ok(Row {
+            workload: text("workload")?,
+            description: text("description").unwrap_or_default(),
+            threads: count("threads")?,
+            rounds: count("rounds").unwrap_or_default(),
+            calls_per_sample: count("calls_per_sample").unwrap_or(1),
+            items_per_call: count("items_per_call").unwrap_or_default(),
+            median_ns: numbers("median_ns"),
+            min_ns: numbers("min_ns"),
+            max_ns: numbers("max_ns"),
+            stats: (!stats.is_empty()).then_some(stats),
+            heap_peak_bytes: numbers("heap_peak_bytes"),
+            date: text("date").unwrap_or_default(),
+            machine: text("machine").unwrap_or_default(),
+        })
+    }
+}
+
+/// Parses JSON lines (blank lines and lines that are not objects with a
+/// `workload` are skipped, so that a log with other output still reads).
+pub fn parse_rows(text: &str) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if !line.starts_with('{') {
+            continue;
+        }
+        let value: Value = serde_json::from_str(line)
+            .map_err(|e| format!("line {}: not JSON: {e}", number + 1))?;
+        if value.get("workload").is_none() {
+            continue;
+        }
+        rows.push(Row::from_json(&value).map_err(|e| format!("line {}: {e}", number + 1))?);
+    }
+    Ok(rows)
+}
+
+/// Where `workload` sorts in tables (unknown names last).
+pub fn workload_rank(workload: &str) -> usize {
+    WORKLOADS
+        .iter()
+        .position(|w| *w == workload)
+        .unwrap_or(WORKLOADS.len())
+}
+
+/// Sorts rows by thread count, then workload order.
+pub fn sort_rows(rows: &mut [Row]) {
+    rows.sort_by(|a, b| {
+        (a.threads, workload_rank(&a.workload), &a.workload).cmp(&(
+            b.threads,
+            workload_rank(&b.workload),
+            &b.workload,
+        ))
+    });
+}
+
+/// `old` with every row of `new` added, replacing the old rows of the same
+/// workload and thread count.
+pub fn merge(old: Vec<Row>, new: &[Row]) -> Vec<Row> {
+    let mut rows: Vec<Row> = old
+        .into_iter()
+        .filter(|o| {
+            !new.iter()
+                .any(|n| n.workload == o.workload && n.threads == o.threads)
+        })
+        .chain(new.iter().cloned())
+        .collect();
+    sort_rows(&mut rows);
+    rows
+}
+
+/// A time in ns, in a readable unit.
+pub fn time(ns: Option<f64>) -> String {
+    match ns {
+        None => "-".to_owned(),
+        Some(ns) if ns < 1e3 => format!("{ns:.0} ns"),
+        Some(ns) if ns < 1e6 => format!("{:.2} µs", ns / 1e3),
+        Some(ns) if ns < 1e9 => format!("{:.2} ms", ns / 1e6),
+        Some(ns) => format!("{:.2} s", ns / 1e9),
+    }
+}
+
+/// A number with `decimals` decimals, or `-`.
+pub fn number(x: Option<f64>, decimals: usize) -> String {
+    match x {
+        Some(x) if x.is_finite() => format!("{x:.decimals$}"),
+        _ => "-".to_owned(),
+    }
+}
+
+/// The terminal table's header line.
+pub fn table_header() -> String {
+    let mut line = format!("{:<17}{:>3}", "workload", "thr");
+    for system in SYSTEMS {
+        line += &format!("{:>10}", system.name());
+    }
+    for head in [
+        "sp/ry", "sp/seq", "sp/scp", "sp/chi", "sp/chn", "eff:sp", "eff:ry",
+    ] {
+        line += &format!("{head:>7}");
+    }
+    line += " |";
+    for head in ["wsteal", "isteal", "parks", "wakeup"] {
+        line += &format!("{head:>7}");
+    }
+    line
+}
+
+/// One line of the terminal table.
+pub fn table_row(row: &Row) -> String {
+    let mut line = format!("{:<17}{:>3}", row.workload, row.threads);
+    for system in SYSTEMS {
+        line += &format!("{:>10}", time(row.median(system.name())));
+    }
+    for (a, b) in RATIOS {
+        line += &format!("{:>7}", number(row.ratio(a, b), 2));
+    }
+    for system in ["stealpool", "rayon"] {
+        line += &format!("{:>7}", number(row.efficiency(system), 2));
+    }
+    line += " |";
+    for field in ["worker_steals", "injector_steals", "parks", "wakeups"] {
+        line += &format!("{:>7}", count(row.stat(field)));
+    }
+    line
+}
+
+/// A per-call counter in at most 6 characters: `0.7`, `340`, `9654`, `12.3k`.
+pub fn count(x: Option<f64>) -> String {
+    match x {
+        Some(x) if x.is_finite() && x < 100.0 => format!("{x:.1}"),
+        Some(x) if x.is_finite() && x < 10_000.0 => format!("{x:.0}"),
+        Some(x) if x.is_finite() && x < 1e6 => format!("{:.1}k", x / 1e3),
+        Some(x) if x.is_finite() => format!("{:.1}M", x / 1e6),
+        _ => "-".to_owned(),
+    }
+}
+
+/// The legend printed under the terminal table.
+pub const TABLE_LEGEND: &str = "\
+sp/X: median stealpool time / median X time (below 1: stealpool faster); ry rayon, scp scope, \
+chi chili, chn channel.\n\
+eff: parallel efficiency T_seq / (T * threads). wsteal .. wakeup: stealpool Stats per call over \
+the timed rounds (worker_steals, injector_steals, parks, wakeups).";
+
+/// Today's date (UTC), `YYYY-MM-DD`.
+pub fn today() -> String {
+    let days = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The machine, in words: CPU count and (on Linux) model.
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        });
+    match model {
+        Some(model) => format!("{cpus} CPUs, {model}"),
+        None => format!("{cpus} CPUs"),
+    }
+}
