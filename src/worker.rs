@@ -26,13 +26,13 @@ const SPIN_ROUNDS: u32 = 0;
 #[cfg(any(loom, shuttle))]
 const IDLE_ROUNDS: u32 = 1;
 
-#[cfg(not(any(loom, shuttle)))]
+#[cfg(not(loom))]
 thread_local! {
     /// The worker running on this thread, or null.
     static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
 }
-// loom's `thread_local!` takes no `const` initializer.
-#[cfg(any(loom, shuttle))]
+// loom's `thread_local!` takes no `const` initializer (std's and shuttle's do).
+#[cfg(loom)]
 thread_local! {
     static CURRENT: Cell<*const WorkerThread> = Cell::new(ptr::null());
 }
