@@ -12,6 +12,7 @@
 //! ```text
 //! cargo bench --bench compare -- [--threads N[,N...]] [--only NAME[,NAME]] [--rounds R]
 //!                                [--warmup W] [--json] [--write-docs] [--docs-only]
+//!                                [--import FILE[,FILE...]]
 //! ```
 //!
 //! * `--threads N,...`: the thread count of every system (default: the
@@ -25,14 +26,27 @@
 //! * `--rounds R`: timed rounds per workload (default 15).
 //! * `--warmup W`: untimed rounds per workload before those (default 2).
 //! * `--json`: one JSON object per workload and line instead of the table
-//!   (what `benches/plot.rs` reads).
+//!   (what `benches/plot.rs` and `--import` read).
 //! * `--write-docs`: also merge the rows into `benches/results/compare.jsonl`
-//!   (replacing older rows of the same workload and thread count), redraw
-//!   the SVG plots under `docs/plots/` from that store, and rewrite the
+//!   (replacing older rows of the same machine, workload and thread count;
+//!   rows of other machines stay), redraw the SVG plots under `docs/plots/`
+//!   from that store (removing the plots it no longer draws), and rewrite the
 //!   section of `docs/benchmarks.md` between `<!-- compare:begin -->` and
-//!   `<!-- compare:end -->`.
+//!   `<!-- compare:end -->`: per machine (fewest CPUs first) its tables and
+//!   plots, then the issue's targets, checked on the 2-CPU machine's rows.
 //! * `--docs-only`: measure nothing; redraw the plots and rewrite that
 //!   section from the store as it is.
+//! * `--import FILE,...`: measure nothing; merge the rows of these JSON-lines
+//!   files (as `--json` prints them, other lines skipped; a later file's row
+//!   replaces an earlier one of the same machine, workload and thread count)
+//!   into the store, then redraw the plots and rewrite the section as
+//!   `--write-docs` does. This is how rows measured on another machine, which
+//!   cannot write the docs itself, get into them:
+//!
+//!   ```text
+//!   (there)  cargo bench --bench compare -- --threads 1,2,4,8,16 --json > big.jsonl
+//!   (here)   cargo bench --bench compare -- --import big.jsonl
+//!   ```
 //!
 //! Before timing, every system's result is checked against the sequential
 //! one (through an order-sensitive checksum); a mismatch aborts the run.
@@ -47,6 +61,7 @@ use common::{Calibration, Kind, Output, Runners, System, Workload, SYSTEMS, WORK
 use report::{docs, plot, Row, STAT_FIELDS};
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -56,7 +71,8 @@ use std::time::{Duration, Instant};
 static ALLOC: CountingAlloc = CountingAlloc;
 
 const USAGE: &str = "usage: cargo bench --bench compare -- [--threads N[,N...]] \
-[--only NAME[,NAME]] [--rounds R] [--warmup W] [--json] [--write-docs] [--docs-only]";
+[--only NAME[,NAME]] [--rounds R] [--warmup W] [--json] [--write-docs] [--docs-only] \
+[--import FILE[,FILE...]]";
 
 /// The parsed command line.
 struct Args {
@@ -68,6 +84,8 @@ struct Args {
     json: bool,
     write_docs: bool,
     docs_only: bool,
+    /// `--import`: JSON-lines files whose rows go into the store.
+    import: Vec<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -78,6 +96,7 @@ fn parse_args() -> Result<Args, String> {
     let mut json = false;
     let mut write_docs = false;
     let mut docs_only = false;
+    let mut import = Vec::new();
 
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -114,6 +133,20 @@ fn parse_args() -> Result<Args, String> {
             }
             "--warmup" => warmup = parse_count(&value("a round count")?, "--warmup")?,
             "--only" => names.extend(value("names")?.split(',').map(str::to_owned)),
+            "--import" => {
+                let files = value("JSON-lines files")?;
+                let before = import.len();
+                import.extend(
+                    files
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|f| !f.is_empty())
+                        .map(PathBuf::from),
+                );
+                if import.len() == before {
+                    return Err(format!("--import needs JSON-lines files\n{USAGE}"));
+                }
+            }
             other if other.starts_with('-') => {
                 // Flags meant for other bench targets of a plain `cargo bench`.
                 eprintln!("compare: ignoring unknown option {other}");
@@ -162,6 +195,7 @@ fn parse_args() -> Result<Args, String> {
         json,
         write_docs,
         docs_only,
+        import,
     })
 }
 
@@ -374,12 +408,54 @@ fn run(args: &Args, calibration: &Calibration) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// `--write-docs`: store, plots, and the section of `docs/benchmarks.md`.
+/// `--import`: the rows of `files`, a later file's rows replacing an earlier
+/// one's of the same machine, workload and thread count. A file that cannot
+/// be read, holds no row or a row without a machine is an error.
+fn import(files: &[PathBuf]) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("--import: cannot read {}: {e}", file.display()))?;
+        let new =
+            report::parse_rows(&text).map_err(|e| format!("--import: {}: {e}", file.display()))?;
+        if new.is_empty() {
+            return Err(format!(
+                "--import: {}: no rows (expected JSON lines as `--json` prints them)",
+                file.display()
+            ));
+        }
+        if let Some(row) = new.iter().find(|r| r.machine.trim().is_empty()) {
+            return Err(format!(
+                "--import: {}: the row of {} at {} thread(s) names no machine",
+                file.display(),
+                row.workload,
+                row.threads
+            ));
+        }
+        let machines: Vec<String> = report::machines(&new).into_iter().map(|m| m.name).collect();
+        eprintln!(
+            "compare: read {} rows from {} ({})",
+            new.len(),
+            file.display(),
+            machines.join("; ")
+        );
+        rows = report::merge(rows, &new);
+    }
+    Ok(rows)
+}
+
+/// `--write-docs` (and `--docs-only`, `--import`): merges `rows` into the
+/// store, redraws the plots from it (removing those it no longer gives) and
+/// rewrites the section of `docs/benchmarks.md`.
 fn write_docs(rows: &[Row]) -> Result<(), String> {
     let store_path = docs::store_path();
     let store = report::merge(docs::read_rows(&store_path)?, rows);
     docs::write_rows(&store_path, &store)?;
-    let plots = plot::draw_all(&store, &docs::plots_dir())?;
+    let plots_dir = docs::plots_dir();
+    let plots = plot::draw_all(&store, &plots_dir)?;
+    for stale in plot::remove_stale(&plots_dir, &plots)? {
+        eprintln!("compare: removed {}", stale.display());
+    }
     let docs_path = docs::docs_path();
     docs::write_section(&docs_path, &docs::section(&store, &plots))?;
     eprintln!(
@@ -399,6 +475,9 @@ fn write_docs(rows: &[Row]) -> Result<(), String> {
 fn main() -> ExitCode {
     let started = Instant::now();
     let result = parse_args().and_then(|args| {
+        if !args.import.is_empty() {
+            return write_docs(&import(&args.import)?);
+        }
         if args.docs_only {
             return write_docs(&[]);
         }

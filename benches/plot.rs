@@ -4,18 +4,26 @@
 //! cargo bench --bench plot -- [--out DIR] [FILE.jsonl ...]
 //! ```
 //!
-//! Every file (named `*.json` or `*.jsonl`) holds rows as `cargo bench --bench compare -- --json` prints
-//! them (other lines are skipped, so a whole log will do). Rows of the same
-//! workload and thread count in a later file replace earlier ones. With no
-//! file, the results store `benches/results/compare.jsonl` is read; the
-//! plots go to `DIR` (default `docs/plots/`): `ratios-t<N>.svg` per thread
-//! count and, when a workload was measured at three thread counts or more,
-//! `scaling.svg`. For runs at 1, 2, 4, 8 and 16 threads on a bigger machine:
+//! Every file (named `*.json` or `*.jsonl`) holds rows as
+//! `cargo bench --bench compare -- --json` prints them (other lines are
+//! skipped, so a whole log will do). Rows of the same machine, workload and
+//! thread count in a later file replace earlier ones. The plots go to `DIR`
+//! (default `docs/plots/`), per machine, named by its tag (`2cpu`, `16cpu`;
+//! see `report::Machine`): `ratios-<M>-t<N>.svg` per thread count and, when
+//! the machine was measured at three thread counts or more,
+//! `scaling-<M>.svg`. With no file, the results store
+//! `benches/results/compare.jsonl` is read, and plots in `DIR` that it no
+//! longer gives (`ratios-*.svg`, `scaling*.svg`) are removed, as
+//! `compare --write-docs` does; with files, other plots in `DIR` are left
+//! alone. For runs at 1, 2, 4, 8 and 16 threads on a bigger machine:
 //!
 //! ```text
 //! cargo bench --bench compare -- --threads 1,2,4,8,16 --json > runs.jsonl
-//! cargo bench --bench plot -- runs.jsonl
+//! cargo bench --bench plot -- --out /tmp/plots runs.jsonl
 //! ```
+//!
+//! (`cargo bench --bench compare -- --import runs.jsonl` puts them in the
+//! store, the plots and the docs.)
 
 mod common;
 mod report;
@@ -44,6 +52,8 @@ fn run() -> Result<(), String> {
             other => eprintln!("plot: ignoring {other:?} (not a .json or .jsonl file)"),
         }
     }
+    // Only the whole store gives every plot `DIR` should hold.
+    let prune = files.is_empty();
     if files.is_empty() {
         files.push(docs::store_path());
     }
@@ -57,8 +67,14 @@ fn run() -> Result<(), String> {
     if rows.is_empty() {
         return Err("no rows to plot".to_owned());
     }
-    for path in report::plot::draw_all(&rows, &out)? {
+    let written = report::plot::draw_all(&rows, &out)?;
+    for path in &written {
         eprintln!("plot: wrote {}", path.display());
+    }
+    if prune {
+        for path in report::plot::remove_stale(&out, &written)? {
+            eprintln!("plot: removed {}", path.display());
+        }
     }
     Ok(())
 }

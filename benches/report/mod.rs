@@ -1,7 +1,7 @@
-//! The results of `compare`: one [`Row`] per workload and thread count, as
-//! the terminal table, JSON lines (`--json`, the results store), the
-//! Markdown section of `docs/benchmarks.md` ([`docs`]), the targets of the
-//! benchmarks issue ([`targets`]) and SVG plots ([`plot`]).
+//! The results of `compare`: one [`Row`] per machine, workload and thread
+//! count, as the terminal table, JSON lines (`--json`, the results store),
+//! the Markdown section of `docs/benchmarks.md` ([`docs`]), the targets of
+//! the benchmarks issue ([`targets`]) and SVG plots ([`plot`]).
 //!
 //! A binary that uses this module also declares `mod common;` (for the
 //! workload and system names, which fix the table order).
@@ -15,7 +15,7 @@ pub mod targets;
 
 use crate::common::{SYSTEMS, WORKLOADS};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The `stealpool` [`Stats`](stealpool::Stats) fields reported per call.
@@ -194,30 +194,111 @@ pub fn workload_rank(workload: &str) -> usize {
         .unwrap_or(WORKLOADS.len())
 }
 
-/// Sorts rows by thread count, then workload order.
+/// Sorts rows by machine (fewest CPUs first, see [`machines`]), then thread
+/// count, then workload order.
 pub fn sort_rows(rows: &mut [Row]) {
-    rows.sort_by(|a, b| {
-        (a.threads, workload_rank(&a.workload), &a.workload).cmp(&(
-            b.threads,
-            workload_rank(&b.workload),
-            &b.workload,
-        ))
-    });
+    rows.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
 }
 
-/// `old` with every row of `new` added, replacing the old rows of the same
-/// workload and thread count.
+/// What [`sort_rows`] sorts by.
+fn sort_key(r: &Row) -> (bool, Option<usize>, &str, usize, usize, &str) {
+    let cpus = cpu_count(&r.machine);
+    (
+        cpus.is_none(),
+        cpus,
+        &r.machine,
+        r.threads,
+        workload_rank(&r.workload),
+        &r.workload,
+    )
+}
+
+/// `old` with every row of `new` added, replacing the rows of the same
+/// machine, workload and thread count (rows of other machines stay; of two
+/// such rows in `new`, the later one is kept).
 pub fn merge(old: Vec<Row>, new: &[Row]) -> Vec<Row> {
-    let mut rows: Vec<Row> = old
-        .into_iter()
-        .filter(|o| {
-            !new.iter()
-                .any(|n| n.workload == o.workload && n.threads == o.threads)
-        })
-        .chain(new.iter().cloned())
-        .collect();
+    let mut rows = old;
+    for n in new {
+        rows.retain(|o| {
+            !(o.machine == n.machine && o.workload == n.workload && o.threads == n.threads)
+        });
+        rows.push(n.clone());
+    }
     sort_rows(&mut rows);
     rows
+}
+
+/// The number of CPUs a machine string names: its leading integer, a plain
+/// count (`"16 CPUs, AMD EPYC"` -> 16, `"2 CPUs"` -> 2), which [`machine`]
+/// writes as the logical CPUs (`available_parallelism`) of the machine that
+/// measured the row. `None` if the string does not start with a number.
+pub fn cpu_count(machine: &str) -> Option<usize> {
+    let text = machine.trim_start();
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    text[..end].parse().ok()
+}
+
+/// The thread counts a machine needs for its scaling table and plot (and a
+/// workload for its line in the plot).
+pub const SCALING_MIN_THREADS: usize = 3;
+
+/// One machine of the rows, as the docs and plots group them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Machine {
+    /// The machine, in words (the rows' `machine` field).
+    pub name: String,
+    /// Its CPU count ([`cpu_count`]).
+    pub cpus: Option<usize>,
+    /// A short name for file names, unique among the machines of the rows:
+    /// `2cpu`, or the whole name in lower case and dashes
+    /// (`16-cpus-amd-epyc`) when two machines have the same CPU count.
+    pub tag: String,
+}
+
+/// The machines of `rows`: fewest CPUs first (a name without a leading count
+/// last), then by name.
+pub fn machines(rows: &[Row]) -> Vec<Machine> {
+    let names: BTreeSet<&str> = rows.iter().map(|r| r.machine.as_str()).collect();
+    let mut list: Vec<(Option<usize>, &str)> =
+        names.into_iter().map(|n| (cpu_count(n), n)).collect();
+    list.sort_by_key(|&(cpus, name)| (cpus.is_none(), cpus, name));
+    let mut machines: Vec<Machine> = Vec::new();
+    for &(cpus, name) in &list {
+        let shared = list.iter().filter(|(c, _)| *c == cpus).count() > 1;
+        let base = match cpus {
+            Some(n) if !shared => format!("{n}cpu"),
+            _ => slug(name),
+        };
+        let mut tag = base.clone();
+        let mut k = 2;
+        while machines.iter().any(|m| m.tag == tag) {
+            tag = format!("{base}-{k}");
+            k += 1;
+        }
+        machines.push(Machine {
+            name: name.to_owned(),
+            cpus,
+            tag,
+        });
+    }
+    machines
+}
+
+/// `text` in lower case, runs of other characters than ASCII letters and
+/// digits turned into single dashes (`unknown` if nothing is left).
+fn slug(text: &str) -> String {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if words.is_empty() {
+        "unknown".to_owned()
+    } else {
+        words.join("-")
+    }
 }
 
 /// A time in ns, in a readable unit.

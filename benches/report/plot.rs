@@ -1,16 +1,18 @@
-//! SVG plots of stored rows, drawn with plotters:
+//! SVG plots of stored rows, drawn with plotters, per machine (`<M>` is the
+//! machine's [tag](super::Machine), e.g. `2cpu`):
 //!
-//! - `ratios-t<N>.svg`, one per thread count: stealpool's time over rayon's,
-//!   the sequential one's, chili's and the channel version's per workload
-//!   (bars from 1 on a log axis: left of 1 stealpool is faster), and the
-//!   parallel efficiency of stealpool and rayon, with the targets
-//!   drawn as black marks on the bars they bound;
-//! - `scaling.svg`, once some workload was measured at three thread counts
-//!   or more: stealpool's efficiency and its time over rayon's against the
-//!   thread count, one line per workload.
+//! - `ratios-<M>-t<N>.svg`, one per thread count: stealpool's time over
+//!   rayon's, the sequential one's, chili's and the channel version's per
+//!   workload (bars from 1 on a log axis: left of 1 stealpool is faster), and
+//!   the parallel efficiency of stealpool and rayon, with the targets
+//!   drawn as black marks on the bars they bound (on the machine the targets
+//!   are for only);
+//! - `scaling-<M>.svg`, for a machine measured at three thread counts or more
+//!   once some workload was: stealpool's efficiency and its time over rayon's
+//!   against the thread count, one line per workload.
 
-use super::targets::{Metric, TARGETS};
-use super::{workload_rank, Row};
+use super::targets::{self, Metric, TARGETS};
+use super::{machines, workload_rank, Row, SCALING_MIN_THREADS};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::prelude::*;
 use std::collections::BTreeSet;
@@ -71,22 +73,70 @@ fn err(e: impl std::fmt::Display) -> String {
     format!("plot: {e}")
 }
 
-/// Draws every plot the rows allow into `dir`; returns the files written.
+/// The file name of the ratio plot of the machine tagged `tag` at `threads`.
+pub fn ratios_name(tag: &str, threads: usize) -> String {
+    format!("ratios-{tag}-t{threads}.svg")
+}
+
+/// The file name of the scaling plot of the machine tagged `tag`.
+pub fn scaling_name(tag: &str) -> String {
+    format!("scaling-{tag}.svg")
+}
+
+/// Draws every plot the rows allow into `dir`; returns the files written
+/// (per machine, fewest CPUs first: the ratio plots by thread count, then the
+/// scaling plot).
 pub fn draw_all(rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut written = Vec::new();
-    let threads: BTreeSet<usize> = rows.iter().map(|r| r.threads).collect();
-    for t in threads {
-        let at: Vec<&Row> = rows.iter().filter(|r| r.threads == t).collect();
-        let path = dir.join(format!("ratios-t{t}.svg"));
-        draw_ratios(&at, t, &path)?;
-        written.push(path);
-    }
-    let path = dir.join("scaling.svg");
-    if draw_scaling(rows, &path)? {
-        written.push(path);
+    for machine in machines(rows) {
+        let of: Vec<&Row> = rows.iter().filter(|r| r.machine == machine.name).collect();
+        let threads: BTreeSet<usize> = of.iter().map(|r| r.threads).collect();
+        for &t in &threads {
+            let at: Vec<&Row> = of.iter().copied().filter(|r| r.threads == t).collect();
+            let path = dir.join(ratios_name(&machine.tag, t));
+            draw_ratios(&at, t, &path)?;
+            written.push(path);
+        }
+        let path = dir.join(scaling_name(&machine.tag));
+        if threads.len() >= SCALING_MIN_THREADS && draw_scaling(&of, &path)? {
+            written.push(path);
+        }
     }
     Ok(written)
+}
+
+/// Whether `name` is a file name [`draw_all`] may write (`ratios-*.svg`,
+/// `scaling*.svg`, the older names `ratios-t<N>.svg` and `scaling.svg`
+/// included).
+fn is_plot_name(name: &str) -> bool {
+    name.ends_with(".svg") && (name.starts_with("ratios-") || name.starts_with("scaling"))
+}
+
+/// Removes the plots in `dir` that `keep` (what [`draw_all`] just wrote)
+/// does not list: those of rows no longer stored, and files under older
+/// names. Returns the files removed.
+pub fn remove_stale(dir: &Path, keep: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+    };
+    let keep: BTreeSet<&std::ffi::OsStr> = keep.iter().filter_map(|p| p.file_name()).collect();
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        let name = entry.file_name();
+        let stale = name.to_str().is_some_and(is_plot_name) && !keep.contains(name.as_os_str());
+        if stale && entry.path().is_file() {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 /// The key points of a log axis over `lo..hi`.
@@ -122,6 +172,11 @@ fn draw_ratios(rows: &[&Row], threads: usize, path: &Path) -> Result<(), String>
     rows.sort_by_key(|r| workload_rank(&r.workload));
     let n = rows.len();
     let names: Vec<String> = rows.iter().map(|r| r.workload.clone()).collect();
+    // The targets, if they apply to this machine.
+    let marked: &[targets::Target] = match rows.first() {
+        Some(r) if targets::applies_to(&r.machine) => &TARGETS,
+        _ => &[],
+    };
     // Row i sits at y = n - 1 - i, so the first workload is at the top.
     let slot = |i: usize| (n - 1 - i) as f64;
 
@@ -133,7 +188,7 @@ fn draw_ratios(rows: &[&Row], threads: usize, path: &Path) -> Result<(), String>
                 .filter_map(|(s, _)| r.ratio("stealpool", s))
         })
         .chain(
-            TARGETS
+            marked
                 .iter()
                 .filter_map(|t| ratio_target(t.metric, t.bound).map(|(_, b)| b)),
         )
@@ -197,7 +252,11 @@ fn draw_ratios(rows: &[&Row], threads: usize, path: &Path) -> Result<(), String>
         .disable_y_mesh()
         .y_label_formatter(&label_of)
         .x_label_formatter(&|x| tick(*x))
-        .x_desc("ratio of medians; black marks: the issue's targets")
+        .x_desc(if marked.is_empty() {
+            "ratio of medians"
+        } else {
+            "ratio of medians; black marks: the issue's targets"
+        })
         .draw()
         .map_err(err)?;
     let band = 0.8 / RATIO_BARS.len() as f64;
@@ -219,7 +278,7 @@ fn draw_ratios(rows: &[&Row], threads: usize, path: &Path) -> Result<(), String>
             .iter()
             .enumerate()
             .flat_map(|(i, r)| {
-                TARGETS
+                marked
                     .iter()
                     .filter(move |t| t.workload == r.workload && t.threads == r.threads)
                     .filter_map(move |t| {
@@ -257,7 +316,11 @@ fn draw_ratios(rows: &[&Row], threads: usize, path: &Path) -> Result<(), String>
         .configure_mesh()
         .disable_y_mesh()
         .y_label_formatter(&|_| String::new())
-        .x_desc("efficiency; black marks: the issue's targets")
+        .x_desc(if marked.is_empty() {
+            "efficiency"
+        } else {
+            "efficiency; black marks: the issue's targets"
+        })
         .draw()
         .map_err(err)?;
     let band = 0.8 / EFFICIENCY_BARS.len() as f64;
@@ -279,7 +342,7 @@ fn draw_ratios(rows: &[&Row], threads: usize, path: &Path) -> Result<(), String>
             .iter()
             .enumerate()
             .flat_map(|(i, r)| {
-                TARGETS
+                marked
                     .iter()
                     .filter(move |t| t.workload == r.workload && t.threads == r.threads)
                     .filter_map(move |t| match t.metric {
@@ -321,31 +384,22 @@ fn machine_and_date(rows: &[&Row]) -> String {
     runs.into_iter().collect::<Vec<_>>().join("; ")
 }
 
-/// The thread counts a workload needs for a line in the scaling plot.
-const MIN_SCALING_POINTS: usize = 3;
-
-/// The scaling plot; `false` (and no file) if no workload was measured at
-/// [`MIN_SCALING_POINTS`] thread counts.
-fn draw_scaling(rows: &[Row], path: &Path) -> Result<bool, String> {
+/// The scaling plot of one machine's rows; `false` (and no file written) if
+/// no workload was measured at [`SCALING_MIN_THREADS`] thread counts.
+fn draw_scaling(rows: &[&Row], path: &Path) -> Result<bool, String> {
     let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
     workloads.sort_by_key(|w| workload_rank(w));
     workloads.dedup();
     let series: Vec<(&str, Vec<&Row>)> = workloads
         .into_iter()
         .map(|w| {
-            let mut at: Vec<&Row> = rows.iter().filter(|r| r.workload == w).collect();
+            let mut at: Vec<&Row> = rows.iter().copied().filter(|r| r.workload == w).collect();
             at.sort_by_key(|r| r.threads);
             (w, at)
         })
-        .filter(|(_, at)| at.len() >= MIN_SCALING_POINTS)
+        .filter(|(_, at)| at.len() >= SCALING_MIN_THREADS)
         .collect();
     if series.is_empty() {
-        // Nothing to draw: a plot left from an earlier store would be stale.
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot remove {}: {e}", path.display())),
-        }
         return Ok(false);
     }
     let threads: BTreeSet<usize> = series

@@ -1,10 +1,19 @@
 //! The targets of the benchmarks issue, checked against stored rows.
 //!
 //! The targets are for 2 threads on the 2-core development machine (and 1
-//! thread for tree-sum against the plain recursion); a target whose row was
-//! not measured is reported as such.
+//! thread for tree-sum against the plain recursion), so they are checked
+//! against the rows of a machine of [`TARGET_CPUS`] CPUs only; a target whose
+//! row was not measured is reported as such.
 
-use super::Row;
+use super::{cpu_count, Row};
+
+/// The CPU count ([`cpu_count`]) of the machine the targets are defined for.
+pub const TARGET_CPUS: usize = 2;
+
+/// Whether the targets apply to rows measured on `machine`.
+pub fn applies_to(machine: &str) -> bool {
+    cpu_count(machine) == Some(TARGET_CPUS)
+}
 
 /// What a target measures on a row.
 #[derive(Clone, Copy, Debug)]
@@ -57,10 +66,12 @@ pub struct Target {
 }
 
 impl Target {
-    /// The row this target reads, among `rows`.
+    /// The row this target reads, among `rows`: the one of its workload and
+    /// thread count from a machine the targets [apply to](applies_to).
     pub fn row<'a>(&self, rows: &'a [Row]) -> Option<&'a Row> {
-        rows.iter()
-            .find(|r| r.workload == self.workload && r.threads == self.threads)
+        rows.iter().find(|r| {
+            r.workload == self.workload && r.threads == self.threads && applies_to(&r.machine)
+        })
     }
 
     /// The measured value, if its row is among `rows`.
