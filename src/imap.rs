@@ -10,7 +10,11 @@
 //! A batch holds as many items as take about 30 µs, by the cost measured on
 //! earlier batches (one item while nothing is measured), and at most half the
 //! window per thread: cheap items share the cost of a task, expensive ones
-//! still spread one per worker.
+//! still spread one per worker. Unless the user fixes the window, it grows
+//! for cheap items, from [`DEFAULT_WINDOW_PER_THREAD`] up to
+//! [`MAX_WINDOW_PER_THREAD`] items per thread, so that every thread can hold
+//! two full batches: the window bounds the items in flight, and time, not a
+//! count, is what a batch is sized by.
 
 use crate::drive::Panic;
 use crate::job::JobResult;
@@ -60,7 +64,8 @@ const BATCH_TARGET_NANOS: f64 = 30_000.0;
 struct Feed<R> {
     registry: Arc<Registry>,
     pull: Pull<R>,
-    window: usize,
+    /// The window set with `window(n)`; `None`: the adaptive default.
+    fixed_window: Option<usize>,
     threads: usize,
     /// Items taken from the input and not yet returned.
     outstanding: usize,
@@ -73,6 +78,28 @@ struct Feed<R> {
     input_done: bool,
     /// A panic of the input iterator, re-raised in its turn.
     input_panic: Option<Panic>,
+}
+
+impl<R> Feed<R> {
+    /// How many items may be in flight: the fixed window, or
+    /// [`DEFAULT_WINDOW_PER_THREAD`] per thread, grown to two batches of
+    /// [`BATCH_TARGET_NANOS`] per thread for cheap items, at most
+    /// [`MAX_WINDOW_PER_THREAD`] per thread.
+    fn window(&self) -> usize {
+        if let Some(window) = self.fixed_window {
+            return window;
+        }
+        #[cfg_attr(any(loom, shuttle), allow(unused_mut))]
+        let mut per_thread = DEFAULT_WINDOW_PER_THREAD;
+        #[cfg(not(any(loom, shuttle)))]
+        if self.item_nanos > 0.0 {
+            // Saturating float-to-int cast: a tiny cost gives a huge fit,
+            // clamped below.
+            let two_batches = (2.0 * BATCH_TARGET_NANOS / self.item_nanos) as usize;
+            per_thread = two_batches.clamp(DEFAULT_WINDOW_PER_THREAD, MAX_WINDOW_PER_THREAD);
+        }
+        per_thread.saturating_mul(self.threads)
+    }
 }
 
 impl<R: Send + 'static> Feed<R> {
@@ -119,7 +146,7 @@ impl<R: Send + 'static> Feed<R> {
         Feed {
             registry: Arc::clone(pool.registry()),
             pull,
-            window: DEFAULT_WINDOW_PER_THREAD * pool.threads(),
+            fixed_window: None,
             threads: pool.threads(),
             outstanding: 0,
             item_nanos: 0.0,
@@ -134,7 +161,7 @@ impl<R: Send + 'static> Feed<R> {
     /// thread, so that every worker can have a batch while the consumer
     /// drains another.
     fn batch_len(&self) -> usize {
-        let most = (self.window / (2 * self.threads)).max(1);
+        let most = (self.window() / (2 * self.threads)).max(1);
         #[cfg(not(any(loom, shuttle)))]
         if self.item_nanos > 0.0 {
             let fit = (BATCH_TARGET_NANOS / self.item_nanos) as usize;
@@ -164,7 +191,9 @@ impl<R: Send + 'static> Feed<R> {
     /// Takes the next batch from the input, if the window has room for one
     /// (or for anything at all, when `idle`: nothing else is in flight).
     fn next_batch(&mut self, idle: bool) -> Option<Pulled<R>> {
-        let room = self.window - self.outstanding;
+        // Saturating: an adaptive window shrinks when items get dearer, and
+        // may drop below what is already in flight.
+        let room = self.window().saturating_sub(self.outstanding);
         let len = self.batch_len();
         if room == 0 || self.input_done || (room < len && !idle) {
             return None;
@@ -204,7 +233,7 @@ impl<R: Send + 'static> Feed<R> {
 
     fn set_window(&mut self, window: usize) {
         assert!(window > 0, "stealpool: an imap window must be at least 1");
-        self.window = window;
+        self.fixed_window = Some(window);
     }
 }
 
@@ -236,8 +265,17 @@ impl<R> Drop for Feed<R> {
 }
 
 /// How many items per worker thread an iterator keeps in flight by default
-/// (taken from the input and not yet returned).
+/// (taken from the input and not yet returned), until it has measured what
+/// an item costs; cheaper items than about 2 µs grow the default window (see
+/// [`MAX_WINDOW_PER_THREAD`]).
 pub const DEFAULT_WINDOW_PER_THREAD: usize = 32;
+
+/// The most items per worker thread that an iterator with the default window
+/// keeps in flight: the bound on its memory, reached by items of about 60 ns
+/// or less. The default window grows from [`DEFAULT_WINDOW_PER_THREAD`]
+/// towards this so that each thread can hold two batches of about 30 µs of
+/// work. A window set with [`Imap::window`] stays as set.
+pub const MAX_WINDOW_PER_THREAD: usize = 1024;
 
 /// A batch's output, which exists while the iterator does.
 fn output_of<R>(output: Option<BatchOutput<R>>) -> BatchOutput<R> {
@@ -297,7 +335,7 @@ impl<R: Send + 'static, B: Batches<R>> Stream<R, B> {
 impl<R, B> Stream<R, B> {
     fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(name)
-            .field("window", &self.feed.window)
+            .field("window", &self.feed.window())
             .field("outstanding", &self.feed.outstanding)
             .finish_non_exhaustive()
     }
@@ -418,7 +456,9 @@ impl<R: Send + 'static> Batches<R> for AsCompleted<R> {
 ///
 /// Each `next()` takes items from the input until `window` of them are in
 /// flight, then waits for the oldest. The default window is
-/// [`DEFAULT_WINDOW_PER_THREAD`] times the pool's thread count; set it with
+/// [`DEFAULT_WINDOW_PER_THREAD`] times the pool's thread count, grown for
+/// cheap items (whose batches need more of them) up to
+/// [`MAX_WINDOW_PER_THREAD`] times the thread count; set a fixed one with
 /// [`window`](Imap::window).
 ///
 /// Dropping the iterator skips the items not yet started and returns at once.

@@ -56,7 +56,7 @@ pub const MUTANT: Option<&str> = option_env!("STEALPOOL_MUTANT");
 
 pub use builder::{BuildError, PoolBuilder};
 pub use global::{current_thread_index, global};
-pub use imap::{Imap, ImapUnordered, DEFAULT_WINDOW_PER_THREAD};
+pub use imap::{Imap, ImapUnordered, DEFAULT_WINDOW_PER_THREAD, MAX_WINDOW_PER_THREAD};
 pub use pool::Pool;
 pub use scope::Scope;
 pub use stats::Stats;

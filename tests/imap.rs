@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
-use stealpool::{current_thread_index, Pool, DEFAULT_WINDOW_PER_THREAD};
+use stealpool::{current_thread_index, Pool, DEFAULT_WINDOW_PER_THREAD, MAX_WINDOW_PER_THREAD};
 
 const WATCHDOG_SECS: u64 = 60;
 
@@ -152,7 +152,8 @@ fn imap_pulls_lazily_and_at_most_a_window_ahead() {
     watchdog(WATCHDOG_SECS, || {
         for threads in [1, 2, 4] {
             let pool = Pool::new(threads).unwrap();
-            let default_window = DEFAULT_WINDOW_PER_THREAD * threads;
+            // The default window grows for cheap items, up to this.
+            let default_window = MAX_WINDOW_PER_THREAD * threads;
             for window in [None, Some(1), Some(3), Some(50)] {
                 let n = 2000u64;
                 let pulls = Arc::new(AtomicUsize::new(0));
@@ -197,7 +198,8 @@ fn imap_unordered_pulls_lazily_and_at_most_a_window_ahead() {
     watchdog(WATCHDOG_SECS, || {
         for threads in [1, 2, 4] {
             let pool = Pool::new(threads).unwrap();
-            let default_window = DEFAULT_WINDOW_PER_THREAD * threads;
+            // The default window grows for cheap items, up to this.
+            let default_window = MAX_WINDOW_PER_THREAD * threads;
             for window in [None, Some(1), Some(3), Some(50)] {
                 let n = 2000u64;
                 let pulls = Arc::new(AtomicUsize::new(0));
@@ -221,6 +223,43 @@ fn imap_unordered_pulls_lazily_and_at_most_a_window_ahead() {
                 }
                 assert_eq!(seen.len(), n as usize);
             }
+        }
+    });
+}
+
+#[test]
+fn the_default_window_grows_for_cheap_items_within_its_bound() {
+    let _memory = shared();
+    watchdog(WATCHDOG_SECS, || {
+        let threads = 2;
+        let pool = Pool::new(threads).unwrap();
+        for unordered in [false, true] {
+            let n = 50_000u64;
+            let pulls = Arc::new(AtomicUsize::new(0));
+            let input = counted_input(n, &pulls);
+            let iter: Box<dyn Iterator<Item = u64>> = if unordered {
+                Box::new(pool.imap_unordered(input, |x| x + 1))
+            } else {
+                Box::new(pool.imap(input, |x| x + 1))
+            };
+            let (mut consumed, mut most_ahead, mut sum) = (0usize, 0usize, 0u64);
+            for v in iter {
+                sum += v;
+                consumed += 1;
+                most_ahead = most_ahead.max(pulls.load(Ordering::SeqCst) - consumed);
+            }
+            assert_eq!(sum, n * (n + 1) / 2, "unordered: {unordered}");
+            // Items of a few ns: batches of ~30 µs need far more than the
+            // default 32 per thread in flight, and get them, but never more
+            // than the bound.
+            assert!(
+                most_ahead > DEFAULT_WINDOW_PER_THREAD * threads,
+                "the window never grew: at most {most_ahead} items ahead (unordered: {unordered})"
+            );
+            assert!(
+                most_ahead <= MAX_WINDOW_PER_THREAD * threads,
+                "{most_ahead} items ahead, past the bound (unordered: {unordered})"
+            );
         }
     });
 }
