@@ -87,6 +87,23 @@ impl Drop for AbortOnUnwind {
     }
 }
 
+/// What a [`StackJob`] runs: a closure, or a type that stands for one (a
+/// join's `b` that needs the worker it runs on, see `context.rs`).
+pub(crate) trait Body<R>: Send {
+    /// Runs it.
+    fn call(self) -> R;
+}
+
+impl<R, F> Body<R> for F
+where
+    F: FnOnce() -> R + Send,
+{
+    #[inline(always)]
+    fn call(self) -> R {
+        self()
+    }
+}
+
 /// What a job produced.
 pub(crate) enum JobResult<R> {
     /// Not run (yet).
@@ -130,7 +147,7 @@ pub(crate) struct StackJob<F, R> {
 
 impl<F, R> StackJob<F, R>
 where
-    F: FnOnce() -> R + Send,
+    F: Body<R>,
     R: Send,
 {
     pub(crate) fn new(func: F, latch: crate::latch::Latch) -> Self {
@@ -175,14 +192,14 @@ where
 
 impl<F, R> Job for StackJob<F, R>
 where
-    F: FnOnce() -> R + Send,
+    F: Body<R>,
     R: Send,
 {
     unsafe fn execute(this: *const Self) {
         // SAFETY: the owner keeps the job alive until the latch is set below.
         let this = unsafe { &*this };
         let func = this.take_func();
-        let result = JobResult::call(func);
+        let result = JobResult::call(|| func.call());
         // SAFETY: only the executing thread writes the result, before the
         // latch publishes it (Release) to the owner.
         this.result.with_mut(|cell| unsafe { *cell = result });

@@ -16,7 +16,7 @@
 //! `b` inline; if the deque runs dry, `b` was stolen, and the worker waits on
 //! the latch, running other jobs.
 
-use crate::job::{JobRef, StackJob};
+use crate::job::{Body, JobRef, StackJob};
 use crate::latch::{Latch, Waiter};
 use crate::worker::WorkerThread;
 use crate::Pool;
@@ -26,6 +26,40 @@ use std::mem::MaybeUninit;
 /// How often a busy worker exposes its oldest pending join to thieves.
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// A join's `b` as the join runs it: inline on the joining worker while
+/// nobody knew about it, or, once promoted, as the body of a stack job on
+/// whichever worker runs that (see [`promote`]).
+pub(crate) trait JoinB<RB>: Send {
+    /// What `b` becomes when promoted.
+    type Job: Body<RB>;
+
+    /// Runs `b` on `worker`, the worker that joins.
+    fn run_inline(self, worker: &WorkerThread) -> RB;
+
+    /// `b` as a stack job's body.
+    fn into_job(self) -> Self::Job;
+}
+
+/// The `b` of [`Pool::join`]: a closure of no arguments.
+pub(crate) struct Plain<B>(pub(crate) B);
+
+impl<B, RB> JoinB<RB> for Plain<B>
+where
+    B: FnOnce() -> RB + Send,
+{
+    type Job = B;
+
+    #[inline(always)]
+    fn run_inline(self, _worker: &WorkerThread) -> RB {
+        (self.0)()
+    }
+
+    #[inline(always)]
+    fn into_job(self) -> B {
+        self.0
+    }
+}
 
 /// The type-erased head of a pending join, linked through the stack frames
 /// of the joins that are running on a worker, newest first.
@@ -42,7 +76,7 @@ struct JoinFrame {
 /// then nothing but the owning worker knows about it, so the common path
 /// initializes no latch or result slot and has no drop glue.
 #[repr(C)]
-struct PendingJoin<B, RB> {
+struct PendingJoin<B: JoinB<RB>, RB> {
     /// First, so that a `*const JoinFrame` is a `*const PendingJoin`.
     head: JoinFrame,
     /// `b`, until taken to run inline, moved into `job` by a promotion, or
@@ -50,15 +84,15 @@ struct PendingJoin<B, RB> {
     /// once (no flag to set or test on the hot path).
     b: Cell<MaybeUninit<B>>,
     /// The stealable job, initialized by a promotion.
-    job: Cell<MaybeUninit<StackJob<B, RB>>>,
+    job: Cell<MaybeUninit<StackJob<B::Job, RB>>>,
 }
 
 impl<B, RB> PendingJoin<B, RB>
 where
-    B: FnOnce() -> RB + Send,
+    B: JoinB<RB>,
     RB: Send,
 {
-    fn job_ptr(&self) -> *mut StackJob<B, RB> {
+    fn job_ptr(&self) -> *mut StackJob<B::Job, RB> {
         // `MaybeUninit<T>` has the layout of `T`.
         self.job.as_ptr().cast()
     }
@@ -82,7 +116,7 @@ where
     /// # Safety
     ///
     /// The join was promoted, and this is called once.
-    unsafe fn take_job(&self) -> StackJob<B, RB> {
+    unsafe fn take_job(&self) -> StackJob<B::Job, RB> {
         // SAFETY: a promotion initialized the job; it is read out once.
         unsafe { self.job_ptr().read() }
     }
@@ -97,7 +131,7 @@ where
 /// calling worker, and `index` is that worker's index.
 unsafe fn promote<B, RB>(head: *const JoinFrame, index: usize) -> JobRef
 where
-    B: FnOnce() -> RB + Send,
+    B: JoinB<RB>,
     RB: Send,
 {
     // SAFETY: `PendingJoin` is `repr(C)` with the head first.
@@ -105,7 +139,7 @@ where
     // SAFETY: an unpromoted frame still holds `b`; the promotion is its one
     // reader (the join and the guard see `promoted` and leave it alone).
     let b = unsafe { pending.take_b() };
-    let job = StackJob::new(b, Latch::new(Waiter::Worker(index)));
+    let job = StackJob::new(b.into_job(), Latch::new(Waiter::Worker(index)));
     // SAFETY: the room is ours to initialize (an unpromoted frame's job slot
     // is uninitialized); the join reads it back exactly once.
     unsafe {
@@ -230,12 +264,12 @@ impl JoinStack {
     }
 }
 
-/// `join` on a worker of the pool.
+/// `join` on a worker of the pool. `a` always runs here, so it need not be
+/// `Send` (the public entry points still ask for it).
 pub(crate) fn join_on_worker<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
 where
-    A: FnOnce() -> RA + Send,
-    B: FnOnce() -> RB + Send,
-    RA: Send,
+    A: FnOnce() -> RA,
+    B: JoinB<RB>,
     RB: Send,
 {
     let joins = worker.joins();
@@ -264,7 +298,7 @@ where
     if !joins.pop(&pending.head) {
         // Nobody ever knew about `b`: run it here.
         // SAFETY: not promoted, so `b` is still in the frame, read only here.
-        return (ra, unsafe { pending.take_b() }());
+        return (ra, unsafe { pending.take_b() }.run_inline(worker));
     }
     // The job must stay in the frame while a thief may hold a pointer to it:
     // wait on it in place, then move it out.
@@ -275,7 +309,7 @@ where
     // once.
     let job = unsafe { pending.take_job() };
     if taken_back {
-        return (ra, job.take_func()());
+        return (ra, job.take_func().call());
     }
     // Stolen, and finished: `take_back` waited for its latch.
     (ra, job.into_result().into_value())
@@ -284,7 +318,7 @@ where
 /// The id of a pending join's promoted job, as the deque holds it.
 fn job_id<B, RB>(pending: &PendingJoin<B, RB>) -> *const ()
 where
-    B: FnOnce() -> RB + Send,
+    B: JoinB<RB>,
     RB: Send,
 {
     pending.job_ptr().cast_const().cast()
@@ -293,7 +327,7 @@ where
 /// Unlinks a join's frame if `a` unwinds, waiting for `b` if it was stolen.
 struct UnwindGuard<'a, B, RB>
 where
-    B: FnOnce() -> RB + Send,
+    B: JoinB<RB>,
     RB: Send,
 {
     worker: &'a WorkerThread,
@@ -302,7 +336,7 @@ where
 
 impl<B, RB> Drop for UnwindGuard<'_, B, RB>
 where
-    B: FnOnce() -> RB + Send,
+    B: JoinB<RB>,
     RB: Send,
 {
     fn drop(&mut self) {
@@ -362,7 +396,7 @@ impl Pool {
         RB: Send,
     {
         match self.own_worker() {
-            Some(worker) => join_on_worker(worker, a, b),
+            Some(worker) => join_on_worker(worker, a, Plain(b)),
             None => self.join_elsewhere(a, b),
         }
     }
@@ -379,7 +413,7 @@ impl Pool {
         RB: Send,
     {
         self.apply(|| match self.own_worker() {
-            Some(worker) => join_on_worker(worker, a, b),
+            Some(worker) => join_on_worker(worker, a, Plain(b)),
             None => unreachable!("apply runs its closure on a worker"),
         })
     }

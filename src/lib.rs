@@ -23,6 +23,7 @@
 //! a sleep protocol that loses no wake-up) is described in `docs/design.md`.
 
 mod builder;
+mod context;
 mod deque;
 mod drive;
 mod global;
@@ -55,6 +56,7 @@ pub mod loom_api;
 pub const MUTANT: Option<&str> = option_env!("STEALPOOL_MUTANT");
 
 pub use builder::{BuildError, PoolBuilder};
+pub use context::Worker;
 pub use global::{current_thread_index, global};
 pub use imap::{Imap, ImapUnordered, DEFAULT_WINDOW_PER_THREAD, MAX_WINDOW_PER_THREAD};
 pub use pool::Pool;
