@@ -3,11 +3,13 @@
 //! 2^20 or 2^24 nodes with a `join` at every node: the benchmark of spice and
 //! chili, where pushing every join on a deque costs several times the work).
 //!
-//! Systems: the plain recursion (`seq`), `Pool::join` (`stealpool`, entered
-//! through `Pool::apply`), `rayon::join` inside `install`, chili's
-//! `Scope::join`, and `scope`: the recursion split statically at the top into
-//! one piece per thread with `std::thread::scope`, each piece then run by the
-//! plain recursion.
+//! Systems: the plain recursion (`seq`), `Worker::join` (`stealpool`,
+//! entered through `Pool::in_worker`, the worker handle passed down the
+//! recursion as chili passes its `Scope`; `Pool::join` is the same join
+//! after a look-up of the calling worker at every call), `rayon::join` inside
+//! `install`, chili's `Scope::join`, and `scope`: the recursion split
+//! statically at the top into one piece per thread with
+//! `std::thread::scope`, each piece then run by the plain recursion.
 //!
 //! **Every system visits the left child first**, and the tree is allocated
 //! in that same order (a parent, then its left subtree, then its right
@@ -53,13 +55,13 @@ pub fn sum_seq(node: &Option<Box<Node>>) -> u64 {
     }
 }
 
-fn sum_stealpool(pool: &stealpool::Pool, node: &Option<Box<Node>>) -> u64 {
+fn sum_stealpool(w: &stealpool::Worker<'_>, node: &Option<Box<Node>>) -> u64 {
     match node {
         None => 0,
         Some(n) => {
-            let (a, b) = pool.join(
-                || sum_stealpool(pool, &n.left),
-                || sum_stealpool(pool, &n.right),
+            let (a, b) = w.join(
+                |w| sum_stealpool(w, &n.left),
+                |w| sum_stealpool(w, &n.right),
             );
             n.value + a + b
         }
@@ -117,11 +119,11 @@ pub fn fib_seq(n: u64) -> u64 {
     }
 }
 
-fn fib_stealpool(pool: &stealpool::Pool, n: u64) -> u64 {
+fn fib_stealpool(w: &stealpool::Worker<'_>, n: u64) -> u64 {
     if n < FIB_CUTOFF {
         return fib_seq(n);
     }
-    let (a, b) = pool.join(|| fib_stealpool(pool, n - 1), || fib_stealpool(pool, n - 2));
+    let (a, b) = w.join(|w| fib_stealpool(w, n - 1), |w| fib_stealpool(w, n - 2));
     a + b
 }
 
@@ -200,7 +202,7 @@ impl Body {
                 let n = std::hint::black_box(*n);
                 match system {
                     System::Seq => fib_seq(n),
-                    System::Stealpool => pool.apply(|| fib_stealpool(pool, n)),
+                    System::Stealpool => pool.in_worker(|w| fib_stealpool(w, n)),
                     System::Rayon => runners.rayon.install(|| fib_rayon(n)),
                     System::Scope => fib_scope(runners.threads, n),
                     System::Chili => fib_chili(&mut runners.chili.scope(), n),
@@ -211,7 +213,7 @@ impl Body {
                 let root = std::hint::black_box(root);
                 match system {
                     System::Seq => sum_seq(root),
-                    System::Stealpool => pool.apply(|| sum_stealpool(pool, root)),
+                    System::Stealpool => pool.in_worker(|w| sum_stealpool(w, root)),
                     System::Rayon => runners.rayon.install(|| sum_rayon(root)),
                     System::Scope => sum_scope(runners.threads, root),
                     System::Chili => sum_chili(&mut runners.chili.scope(), root),

@@ -58,7 +58,8 @@ pub fn parse_threads(value: &str) -> Result<usize, String> {
 pub enum System {
     /// A plain sequential loop, or the plain recursion.
     Seq,
-    /// `stealpool`: `Pool::map`, `Pool::join` or `Pool::imap`.
+    /// `stealpool`: `Pool::map`, `Worker::join` (in `Pool::in_worker`) or
+    /// `Pool::imap`.
     Stealpool,
     /// rayon: `par_iter().map().collect()` or `rayon::join`, inside `install`.
     Rayon,
