@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! cargo bench --bench compare -- [--threads N[,N...]] [--only NAME[,NAME]] [--rounds R]
-//!                                [--warmup W] [--json] [--write-docs] [--docs-only]
+//!                                [--warmup W] [--pools P] [--json] [--write-docs] [--docs-only]
 //!                                [--import FILE[,FILE...]]
 //! ```
 //!
@@ -25,6 +25,13 @@
 //!   workload to check the others' results, but is only timed if selected.
 //! * `--rounds R`: timed rounds per workload (default 15).
 //! * `--warmup W`: untimed rounds per workload before those (default 2).
+//! * `--pools P`: measure each workload on P fresh sets of pools (new
+//!   threads each time), `rounds` rounds each, and report the median of the
+//!   P medians (default 1). The operating system places a pool's threads on
+//!   cores when they start and wake, and on a small virtual machine a whole
+//!   set of pools can draw a bad placement (both workers of a 2-thread pool
+//!   on one vCPU for a whole ~2 ms call); one process is then one draw, and
+//!   several fresh pools measure the system rather than the draw.
 //! * `--json`: one JSON object per workload and line instead of the table
 //!   (what `benches/plot.rs` and `--import` read).
 //! * `--write-docs`: also merge the rows into `benches/results/compare.jsonl`
@@ -71,7 +78,7 @@ use std::time::{Duration, Instant};
 static ALLOC: CountingAlloc = CountingAlloc;
 
 const USAGE: &str = "usage: cargo bench --bench compare -- [--threads N[,N...]] \
-[--only NAME[,NAME]] [--rounds R] [--warmup W] [--json] [--write-docs] [--docs-only] \
+[--only NAME[,NAME]] [--rounds R] [--warmup W] [--pools P] [--json] [--write-docs] [--docs-only] \
 [--import FILE[,FILE...]]";
 
 /// The parsed command line.
@@ -81,6 +88,8 @@ struct Args {
     systems: Vec<System>,
     rounds: usize,
     warmup: usize,
+    /// Fresh sets of pools per workload.
+    pools: usize,
     json: bool,
     write_docs: bool,
     docs_only: bool,
@@ -93,6 +102,7 @@ fn parse_args() -> Result<Args, String> {
     let mut names: Vec<String> = Vec::new();
     let mut rounds = 15;
     let mut warmup = 2;
+    let mut pools = 1;
     let mut json = false;
     let mut write_docs = false;
     let mut docs_only = false;
@@ -132,6 +142,12 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--warmup" => warmup = parse_count(&value("a round count")?, "--warmup")?,
+            "--pools" => {
+                pools = parse_count(&value("a count of pool sets")?, "--pools")?;
+                if pools == 0 {
+                    return Err("--pools must be at least 1".to_owned());
+                }
+            }
             "--only" => names.extend(value("names")?.split(',').map(str::to_owned)),
             "--import" => {
                 let files = value("JSON-lines files")?;
@@ -192,6 +208,7 @@ fn parse_args() -> Result<Args, String> {
         systems,
         rounds,
         warmup,
+        pools,
         json,
         write_docs,
         docs_only,
@@ -338,6 +355,7 @@ fn measure(
         description: workload.description.clone(),
         threads: runners.threads,
         rounds,
+        pools: 1,
         calls_per_sample: workload.calls_per_sample,
         items_per_call: workload.items_per_call(),
         median_ns: BTreeMap::new(),
@@ -364,16 +382,16 @@ fn measure(
 fn run(args: &Args, calibration: &Calibration) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for &threads in &args.threads {
-        let runners = Runners::new(threads)?;
         let intro = format!(
-            "compare: {threads} thread(s), {} rounds (+{} warm-up) per workload, median time \
-             per call; spin calibration {:.3} ns/step\n\
+            "compare: {threads} thread(s), {} rounds (+{} warm-up) per workload on each of {} \
+             fresh set(s) of pools, median time per call; spin calibration {:.3} ns/step\n\
              (stealpool: a map's caller + up to {threads} - 1 workers, join/imap on {threads} \
              workers; rayon: {threads} workers, caller blocked; scope: the caller + {} spawned \
              threads per call; chili: the caller + {} workers; channel: the caller + {threads} \
              spawned workers per call)",
             args.rounds,
             args.warmup,
+            args.pools,
             calibration.ns_per_iter,
             threads - 1,
             threads - 1,
@@ -392,8 +410,16 @@ fn run(args: &Args, calibration: &Calibration) -> Result<Vec<Row>, String> {
                 // In table mode each row is the progress report.
                 eprintln!("compare: {} ({})", workload.name, workload.description);
             }
-            let row = measure(&workload, &runners, &args.systems, args.rounds, args.warmup)
-                .map_err(|e| format!("CHECKSUM MISMATCH: {e}"))?;
+            // Fresh pools (new threads) for every workload and draw.
+            let mut draws = Vec::with_capacity(args.pools);
+            for _ in 0..args.pools {
+                let runners = Runners::new(threads)?;
+                draws.push(
+                    measure(&workload, &runners, &args.systems, args.rounds, args.warmup)
+                        .map_err(|e| format!("CHECKSUM MISMATCH: {e}"))?,
+                );
+            }
+            let row = report::combine(draws);
             if args.json {
                 println!("{}", row.to_json());
             } else {

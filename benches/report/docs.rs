@@ -204,7 +204,13 @@ fn scaling_cell(row: &Row) -> String {
 fn thread_tables(out: &mut String, at: &[&Row], t: usize) {
     let runs: BTreeSet<String> = at
         .iter()
-        .map(|r| format!("{}, {} rounds", r.date, r.rounds))
+        .map(|r| match r.pools {
+            0 | 1 => format!("{}, {} rounds", r.date, r.rounds),
+            p => format!(
+                "{}, {} rounds on each of {p} fresh sets of pools, median of their medians",
+                r.date, r.rounds
+            ),
+        })
         .collect();
     let plural = if t == 1 { "" } else { "s" };
     let _ = writeln!(out, "#### {t} thread{plural}\n");

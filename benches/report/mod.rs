@@ -48,8 +48,11 @@ pub struct Row {
     pub description: String,
     /// The thread count of every system.
     pub threads: usize,
-    /// Timed rounds (one sample per system each).
+    /// Timed rounds (one sample per system each), per set of pools.
     pub rounds: usize,
+    /// Fresh sets of pools measured (`--pools`); the medians are the median
+    /// of their medians.
+    pub pools: usize,
     /// Calls per sample.
     pub calls_per_sample: usize,
     /// Items (or nodes, or joins) per call.
@@ -108,6 +111,7 @@ impl Row {
             "description": self.description,
             "threads": self.threads,
             "rounds": self.rounds,
+            "pools": self.pools,
             "calls_per_sample": self.calls_per_sample,
             "items_per_call": self.items_per_call,
             "median_ns": self.median_ns,
@@ -154,6 +158,7 @@ impl Row {
             description: text("description").unwrap_or_default(),
             threads: count("threads")?,
             rounds: count("rounds").unwrap_or_default(),
+            pools: count("pools").unwrap_or(1),
             calls_per_sample: count("calls_per_sample").unwrap_or(1),
             items_per_call: count("items_per_call").unwrap_or_default(),
             median_ns: numbers("median_ns"),
@@ -184,6 +189,57 @@ pub fn parse_rows(text: &str) -> Result<Vec<Row>, String> {
         rows.push(Row::from_json(&value).map_err(|e| format!("line {}: {e}", number + 1))?);
     }
     Ok(rows)
+}
+
+/// One row from the rows of the same workload measured on several fresh sets
+/// of pools (`--pools`): per system the median of the medians, the fastest
+/// of the fastest and the slowest of the slowest samples, the counters
+/// averaged and the largest heap growth.
+///
+/// # Panics
+///
+/// If `draws` is empty.
+pub fn combine(mut draws: Vec<Row>) -> Row {
+    assert!(!draws.is_empty(), "combine: no rows");
+    if draws.len() == 1 {
+        return draws.remove(0);
+    }
+    let n = draws.len();
+    let systems: Vec<String> = draws[0].median_ns.keys().cloned().collect();
+    let mut row = draws[0].clone();
+    row.pools = draws.iter().map(|d| d.pools).sum();
+    for system in systems {
+        let mut medians: Vec<f64> = draws.iter().filter_map(|d| d.median(&system)).collect();
+        medians.sort_by(f64::total_cmp);
+        let mid = medians.len() / 2;
+        let median = if medians.len() % 2 == 1 {
+            medians[mid]
+        } else {
+            (medians[mid - 1] + medians[mid]) / 2.0
+        };
+        row.median_ns.insert(system.clone(), median);
+        let fold = |map: fn(&Row) -> &BTreeMap<String, f64>, pick: fn(f64, f64) -> f64| {
+            draws
+                .iter()
+                .filter_map(|d| map(d).get(&system).copied())
+                .reduce(pick)
+        };
+        if let Some(min) = fold(|d| &d.min_ns, f64::min) {
+            row.min_ns.insert(system.clone(), min);
+        }
+        if let Some(max) = fold(|d| &d.max_ns, f64::max) {
+            row.max_ns.insert(system.clone(), max);
+        }
+        if let Some(heap) = fold(|d| &d.heap_peak_bytes, f64::max) {
+            row.heap_peak_bytes.insert(system, heap);
+        }
+    }
+    if let Some(stats) = row.stats.as_mut() {
+        for (field, value) in stats.iter_mut() {
+            *value = draws.iter().filter_map(|d| d.stat(field)).sum::<f64>() / n as f64;
+        }
+    }
+    row
 }
 
 /// Where `workload` sorts in tables (unknown names last).
