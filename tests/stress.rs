@@ -2,9 +2,10 @@
 //!
 //! A seeded generator (`stress/gen.rs`) writes random programs: pools of 1 to
 //! 4 threads; `map`, `map_chunked`, `try_map`, `for_each`, `map_init`,
-//! `apply`, `spawn` + `Task::join`, `join`, `scope` + `Scope::spawn`, `imap`
-//! and `imap_unordered` calls, nested inside each other's items at random
-//! depths and across pools; panics (with `String` and struct payloads) and
+//! `apply`, `spawn` + `Task::join`, `join`, `scope` + `Scope::spawn`, `imap`,
+//! `imap_unordered`, `in_worker` and `Worker::join` calls (the latter through
+//! `in_worker`, or on the handle an item was given, passed down), nested
+//! inside each other's items at random depths and across pools; panics (with `String` and struct payloads) and
 //! errors injected in items, in `imap` inputs, in `map_init`'s `init` and in
 //! `scope` bodies; the calls made from up to 8 plain threads at once and
 //! from inside workers; and pools dropped (from the driver, from a third
@@ -16,6 +17,7 @@
 //! the faults that may win, with its payload; that every input, result,
 //! state, error and payload is dropped exactly once; that every item runs
 //! where it may and sees the thread-local its worker's `on_thread_start` set;
+//! that every worker handle names the thread it is used on;
 //! that every worker's hooks ran and no thread is left behind; and, by a
 //! watchdog, that nothing hangs.
 //!
@@ -42,6 +44,8 @@ mod streams;
 mod tally;
 #[path = "stress/values.rs"]
 mod values;
+#[path = "stress/workers.rs"]
+mod workers;
 
 use gen::{Limits, Program};
 use std::io::Write as _;
@@ -55,10 +59,10 @@ use values::{CheckFailed, Injected, Sabotage, MARKER};
 
 /// The CI run's time budget, in seconds.
 const CI_SECS: f64 = 70.0;
-/// Programs a CI run makes at least, whatever the time (36 consecutive seeds
+/// Programs a CI run makes at least, whatever the time (39 consecutive seeds
 /// cover every forced choice of the generator, see `gen::generate`).
 const MIN_PROGRAMS: u64 = 100;
-const MIN_PROGRAMS_UNDER_VALGRIND: u64 = 36;
+const MIN_PROGRAMS_UNDER_VALGRIND: u64 = 39;
 
 /// How the run is set up, from the environment.
 struct Settings {
@@ -351,8 +355,8 @@ fn random_programs_match_their_sequential_answers() {
 }
 
 /// The checks are not vacuous: the same kind of programs, checked against
-/// wrong answers, or with one result leaked or one drop counted twice, are
-/// reported as failures.
+/// wrong answers or wrong worker indices, or with one result leaked or one
+/// drop counted twice, are reported as failures.
 #[test]
 fn the_checks_catch_wrong_answers_leaks_and_double_drops() {
     quiet_injected_panics();
@@ -361,12 +365,19 @@ fn the_checks_catch_wrong_answers_leaks_and_double_drops() {
         ..settings()
     };
     let tally = Arc::new(Tally::default());
-    for (sabotage, symptom) in [
-        (Sabotage::WrongAnswers, ", expected "),
-        (Sabotage::Leak, "result values made"),
-        (Sabotage::DoubleDrop, "result values made"),
+    // Seeds 11, 12, 24 and 25 start with an `in_worker` or a `Worker::join`
+    // (see `gen::generate`).
+    for (sabotage, symptom, seeds) in [
+        (Sabotage::WrongAnswers, ", expected ", [0, 1, 2, 3]),
+        (Sabotage::Leak, "result values made", [0, 1, 2, 3]),
+        (Sabotage::DoubleDrop, "result values made", [0, 1, 2, 3]),
+        (
+            Sabotage::WrongIndex,
+            "got the handle of worker",
+            [11, 12, 24, 25],
+        ),
     ] {
-        for seed in 0..4 {
+        for seed in seeds {
             match run_seed(seed, &settings, &tally, sabotage) {
                 Ok(()) => panic!("seed {seed} with {sabotage:?} passed its checks"),
                 Err(problem) => assert!(

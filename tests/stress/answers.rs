@@ -64,7 +64,7 @@ pub fn expect(nodes: &[Node], id: usize, memo: &mut [Option<Expect>]) -> Expect 
         // Every task runs, whatever panics; the body panics after spawning.
         Kind::Scope => union(0..len, node.body_fault),
         // `a`'s panic wins, and `b` runs only after `a`: in order.
-        Kind::Apply | Kind::Join => fold(&mut (0..len)),
+        Kind::Apply | Kind::Join | Kind::InWorker | Kind::WorkerJoin => fold(&mut (0..len)),
         // Tasks are joined in order; detached ones are not looked at.
         Kind::Spawn => fold(&mut (0..len).filter(|&i| !node.items[i].detach)),
         Kind::Imap => {
@@ -140,6 +140,9 @@ impl fmt::Display for Program {
             }
             if node.rendezvous {
                 write!(line, " rendezvous")?;
+            }
+            if node.via_handle {
+                write!(line, " via handle")?;
             }
             writeln!(f, "{line} => {:?}", self.expect[id])
         };

@@ -211,7 +211,7 @@ pub fn run_program(
         Sabotage::DoubleDrop => {
             counters.dropped[What::Output as usize].fetch_add(1, Ordering::SeqCst)
         }
-        Sabotage::None | Sabotage::WrongAnswers => 0,
+        Sabotage::None | Sabotage::WrongAnswers | Sabotage::WrongIndex => 0,
     };
     for (what, name) in WHATS.iter().enumerate() {
         let made = counters.made[what].load(Ordering::SeqCst);

@@ -14,6 +14,7 @@ use crate::streams::{consume, start_imap};
 use crate::tally::{bump, Tally};
 use crate::values::{lock, CheckFailed, Counters, Injected, Sabotage, State, Val, What};
 use crate::values::{MARKER, WORKER};
+use crate::workers;
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{catch_unwind, panic_any, resume_unwind, AssertUnwindSafe};
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
-use stealpool::{current_thread_index, Pool, Task};
+use stealpool::{current_thread_index, Pool, Task, Worker};
 
 /// Everything a program's calls share.
 pub struct Ctx {
@@ -48,7 +49,7 @@ impl Ctx {
         panic_any(CheckFailed(message))
     }
 
-    fn uid(&self, pool: usize) -> u64 {
+    pub fn uid(&self, pool: usize) -> u64 {
         if pool == ORPHAN_POOL {
             self.orphan_uid
         } else {
@@ -161,6 +162,18 @@ fn check_thread(ctx: &Ctx, id: usize, at: Where) {
 /// panic fault unwinds; an error (a `try_map` item's, or a nested
 /// `try_map`'s) is returned.
 fn item(ctx: &Arc<Ctx>, id: usize, i: usize, at: Where) -> Result<Val, Injected> {
+    item_on(ctx, id, i, at, None)
+}
+
+/// [`item`], run by a closure that was given `handle` (an item of
+/// `in_worker` or `Worker::join`): its nested call may join on the handle.
+pub fn item_on(
+    ctx: &Arc<Ctx>,
+    id: usize,
+    i: usize,
+    at: Where,
+    handle: Option<&Worker<'_>>,
+) -> Result<Val, Injected> {
     check_thread(ctx, id, at);
     let node = &ctx.prog.nodes[id];
     if node.rendezvous {
@@ -168,7 +181,7 @@ fn item(ctx: &Arc<Ctx>, id: usize, i: usize, at: Where) -> Result<Val, Injected>
     }
     let item = &node.items[i];
     let child = match item.child {
-        Some(child) => match run_node(ctx, child) {
+        Some(child) => match run_node_on(ctx, child, handle) {
             Ok(value) => value,
             Err(Raised::Panic(payload)) => resume_unwind(payload),
             Err(Raised::Error(error)) => return Err(error),
@@ -260,7 +273,7 @@ pub fn check_item(ctx: &Ctx, id: usize, i: usize, value: &Val) -> u64 {
 }
 
 /// Checks the results of a call, in item order, and returns its value.
-fn outputs(ctx: &Ctx, id: usize, values: Vec<Val>) -> u64 {
+pub fn outputs(ctx: &Ctx, id: usize, values: Vec<Val>) -> u64 {
     let len = ctx.prog.nodes[id].items.len();
     if values.len() != len {
         ctx.fail(format!("#{id}: {} results for {len} items", values.len()));
@@ -302,6 +315,12 @@ pub fn check(ctx: &Ctx, id: usize, result: &Result<u64, Raised>) {
 /// Runs node `id` (on its pool, from the calling thread) and checks its
 /// outcome.
 pub fn run_node(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
+    run_node_on(ctx, id, None)
+}
+
+/// [`run_node`] from a closure that was given `handle`, which a
+/// `via_handle` node joins on.
+fn run_node_on(ctx: &Arc<Ctx>, id: usize, handle: Option<&Worker<'_>>) -> Result<u64, Raised> {
     let node = &ctx.prog.nodes[id];
     let tally = &ctx.tally;
     bump(&tally.calls[KINDS.iter().position(|&k| k == node.kind).expect("a kind")]);
@@ -337,6 +356,7 @@ pub fn run_node(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
             let stream = start_imap(ctx, pool, id, Where::Pool);
             consume(ctx, id, stream)
         }
+        Kind::InWorker | Kind::WorkerJoin => workers::run(ctx, id, handle),
     };
     check(ctx, id, &result);
     result

@@ -30,11 +30,17 @@ pub enum Kind {
     Scope,
     Imap,
     ImapUnordered,
+    /// `Pool::in_worker`: one item, run with the handle it is given.
+    InWorker,
+    /// `Worker::join`: two items, each run with the handle its closure is
+    /// given; through `Pool::in_worker`, or (`Node::via_handle`) with the
+    /// handle of the item that makes the call.
+    WorkerJoin,
 }
 
 /// Every kind, in a fixed order (the forced root of seed `s` is
 /// `KINDS[s % KINDS.len()]`).
-pub const KINDS: [Kind; 11] = [
+pub const KINDS: [Kind; 13] = [
     Kind::Map,
     Kind::MapChunked,
     Kind::TryMap,
@@ -46,6 +52,8 @@ pub const KINDS: [Kind; 11] = [
     Kind::Scope,
     Kind::Imap,
     Kind::ImapUnordered,
+    Kind::InWorker,
+    Kind::WorkerJoin,
 ];
 
 /// Where an injected fault fires.
@@ -131,6 +139,11 @@ pub struct Node {
     /// running other jobs) until the last item has started, so the last item
     /// must be run by another worker: a lost wake-up hangs here.
     pub rendezvous: bool,
+    /// `WorkerJoin` made by an item of an `InWorker` or `WorkerJoin` node
+    /// of the same pool: `Worker::join` on the handle that item was given
+    /// (the recursion that passes its worker down), not through
+    /// `Pool::in_worker`.
+    pub via_handle: bool,
 }
 
 impl Node {
@@ -299,8 +312,8 @@ impl Gen {
     fn len(&mut self, kind: Kind) -> usize {
         let limits = self.limits;
         let len = match kind {
-            Kind::Apply => return 1,
-            Kind::Join => return 2,
+            Kind::Apply | Kind::InWorker => return 1,
+            Kind::Join | Kind::WorkerJoin => return 2,
             Kind::Spawn => self.below(limits.len / 2 + 1),
             Kind::Map | Kind::MapChunked | Kind::TryMap | Kind::ForEach | Kind::MapInit
                 if self.chance(12) =>
@@ -353,9 +366,11 @@ impl Gen {
             init_fault: None,
             body_fault: None,
             rendezvous: false,
+            via_handle: false,
         });
         // Nested calls, on any pool of the program (the orphan's items nest
-        // into the program's pools too).
+        // into the program's pools too); an item of an `InWorker` or a
+        // `WorkerJoin` may instead join on its own handle, on its pool.
         if depth < self.limits.max_depth && len > 0 {
             let most = [3, 2, 2, 1, 1][depth.min(4)];
             for _ in 0..self.below(most + 1) {
@@ -364,7 +379,15 @@ impl Gen {
                 }
                 let at = self.below(len);
                 if self.nodes[id].items[at].child.is_none() {
-                    let child = self.node(depth + 1, None, None);
+                    let child =
+                        if matches!(kind, Kind::InWorker | Kind::WorkerJoin) && self.chance(40) {
+                            // The item passes its worker handle down.
+                            let child = self.node(depth + 1, Some(pool), Some(Kind::WorkerJoin));
+                            self.nodes[child].via_handle = true;
+                            child
+                        } else {
+                            self.node(depth + 1, None, None)
+                        };
                     self.nodes[id].items[at].child = Some(child);
                 }
             }
@@ -459,10 +482,10 @@ impl Gen {
 
 /// The program of `seed`.
 ///
-/// Consecutive seeds cycle through the forced choices, so that any 36 of
+/// Consecutive seeds cycle through the forced choices, so that any 39 of
 /// them cover every kind of call, every fault site and payload form, and
 /// every way of dropping the orphan pool: the root that caller 0 runs first
-/// is of kind `KINDS[seed % 11]`, with the fault variant `(seed / 11) % 3`
+/// is of kind `KINDS[seed % 13]`, with the fault variant `(seed / 13) % 3`
 /// (see `force_fault`); and when `seed % 3 == 0` the program has an orphan
 /// part dropped in mode `(seed / 3) % 4`.
 pub fn generate(seed: u64, limits: Limits) -> Program {

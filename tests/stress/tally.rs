@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[derive(Debug, Default)]
 pub struct Tally {
     pub programs: AtomicUsize,
-    pub calls: [AtomicUsize; 11],
+    pub calls: [AtomicUsize; KINDS.len()],
     /// Faults fired, by site and form (struct, string).
     pub raised: [[AtomicUsize; 2]; 5],
     /// Failures that reached a call's caller with an expected code.
@@ -30,6 +30,14 @@ pub struct Tally {
     /// Rendezvous items that had to wait for their partner.
     pub rendezvous_waits: AtomicUsize,
     pub pool_sizes: [AtomicUsize; 4],
+    /// Worker handles checked against `current_thread_index()`.
+    pub handle_checks: AtomicUsize,
+    /// `Worker::join`s made on a handle passed down by an item.
+    pub handle_joins: AtomicUsize,
+    /// `Worker::join`s whose `b` ran on another worker than `a`.
+    pub stolen_bs: AtomicUsize,
+    /// `in_worker` calls made on a worker of their own pool (run inline).
+    pub inline_in_worker: AtomicUsize,
 }
 
 /// Adds one to a tally counter.
@@ -75,6 +83,10 @@ impl Tally {
             ("imaps dropped before their end", &self.early_drops),
             ("detached tasks", &self.detached),
             ("rendezvous waits", &self.rendezvous_waits),
+            ("worker handles checked", &self.handle_checks),
+            ("Worker::joins on a handle passed down", &self.handle_joins),
+            ("Worker::joins whose b was stolen", &self.stolen_bs),
+            ("in_worker calls on their own pool", &self.inline_in_worker),
             ("jobs run by workers", &self.jobs_run),
             ("steals from another worker's deque", &self.worker_steals),
             ("wake-ups of sleeping workers", &self.wakeups),
@@ -101,6 +113,8 @@ impl Tally {
             "calls: {}; faults fired (struct+string): {}; failures checked: {}; \
              nested {}, from workers {}, cross-pool {}, detached tasks {}, \
              rendezvous waits {}, imaps dropped early {}, orphan drops {:?}; \
+             worker handles checked {}, Worker::joins on a handle passed down {}, \
+             Worker::join b's stolen {}, in_worker inline {}; \
              pools: {} jobs run, {} steals, {} wake-ups",
             calls.join(", "),
             faults.join(", "),
@@ -112,6 +126,10 @@ impl Tally {
             get(&self.rendezvous_waits),
             get(&self.early_drops),
             self.orphan_drops.iter().map(get).collect::<Vec<_>>(),
+            get(&self.handle_checks),
+            get(&self.handle_joins),
+            get(&self.stolen_bs),
+            get(&self.inline_in_worker),
             get(&self.jobs_run),
             get(&self.worker_steals),
             get(&self.wakeups),

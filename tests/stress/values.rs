@@ -138,4 +138,6 @@ pub enum Sabotage {
     Leak,
     /// One drop is counted twice.
     DoubleDrop,
+    /// Every worker handle is checked against a wrong worker index.
+    WrongIndex,
 }
