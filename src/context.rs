@@ -27,21 +27,32 @@ use std::marker::PhantomData;
 /// It cannot leave its thread (it is neither `Send` nor `Sync`), nor outlive
 /// the closure that received it:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// let pool = stealpool::Pool::new(2)?;
 /// // The handle cannot be returned from the closure...
 /// let worker = pool.in_worker(|w| w);
 /// # Ok::<(), stealpool::BuildError>(())
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// let pool = stealpool::Pool::new(2)?;
 /// pool.in_worker(|w| {
-///     // ...nor used from another thread.
+///     // ...nor used from another thread...
 ///     std::thread::scope(|s| {
 ///         s.spawn(|| w.index());
 ///     });
 /// });
+/// # Ok::<(), stealpool::BuildError>(())
+/// ```
+///
+/// ```compile_fail,E0521
+/// use std::cell::Cell;
+/// thread_local! {
+///     static KEPT: Cell<Option<&'static stealpool::Worker<'static>>> = Cell::new(None);
+/// }
+/// let pool = stealpool::Pool::new(2)?;
+/// // ...nor kept for later on its own thread.
+/// pool.in_worker(|w| KEPT.with(|kept| kept.set(Some(w))));
 /// # Ok::<(), stealpool::BuildError>(())
 /// ```
 pub struct Worker<'w> {
@@ -152,7 +163,9 @@ where
     fn call(self) -> RB {
         match WorkerThread::current() {
             Some(worker) => (self.0)(&Worker::new(worker)),
-            None => unreachable!("a join's promoted job runs on a worker of its pool"),
+            // A promoted join lives on its worker's deque, which only that
+            // worker and thieves of the same pool take from.
+            None => unreachable!("a join's promoted job runs on a worker"),
         }
     }
 }

@@ -105,7 +105,10 @@ impl WorkerThread {
         let worker = CURRENT.with(Cell::get);
         // SAFETY: CURRENT points to the `WorkerThread` on this thread's stack
         // in `run` and is reset before that frame ends; callers only use the
-        // reference on this thread, inside that frame.
+        // reference on this thread, inside that frame. (The public `Worker`
+        // handle wraps it: it is neither `Send` nor `Sync`, and user code
+        // gets it only by a reference whose lifetime ends with the closure
+        // that received it, i.e. inside a job on this worker.)
         unsafe { worker.as_ref() }
     }
 

@@ -10,6 +10,7 @@ use common::{custom, payload_code, quiet_expected_panics, wait_for, watchdog};
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread;
 use std::time::Duration;
 use stealpool::{current_thread_index, Pool, Worker};
 
@@ -66,12 +67,15 @@ fn a_stolen_b_gets_the_thief() {
     watchdog(WATCHDOG_SECS, || {
         let pool = Pool::new(2).unwrap();
         for _ in 0..5 {
+            // The first join of a job looks at the heartbeat clock at once,
+            // and offers `b` to thieves if the worker's last beat is a
+            // heartbeat (100 µs) old: let any beat of the previous round age.
+            thread::sleep(Duration::from_millis(1));
             let b_started = AtomicBool::new(false);
             let (a_index, (b_index, b_thread)) = pool.in_worker(|w| {
                 w.join(
                     |w| {
-                        // The first join of a job is offered to thieves at
-                        // once: wait until the other worker took `b`.
+                        // Wait until the other worker took `b`.
                         assert!(
                             wait_for(&b_started, Duration::from_secs(20)),
                             "the idle worker never took b within 20 s"
@@ -159,7 +163,7 @@ fn a_panic_in_b_is_reraised_after_a_finished() {
                 pool.in_worker(|w| {
                     w.join(
                         |_| {
-                            std::thread::sleep(Duration::from_millis(20));
+                            thread::sleep(Duration::from_millis(20));
                             a_finished.store(true, Ordering::SeqCst);
                         },
                         |_| -> u32 { panic_any(custom(6)) },

@@ -53,6 +53,17 @@ pub fn spin(duration: Duration) {
 
 /// Waits (sleeping briefly between looks) until `flag` is set or `timeout`
 /// has passed; returns whether it was set.
+/// An input of `n` items that counts how many were pulled.
+pub fn counted_input(
+    n: u64,
+    pulls: &Arc<AtomicUsize>,
+) -> impl Iterator<Item = u64> + Send + 'static {
+    let pulls = Arc::clone(pulls);
+    (0..n).inspect(move |_| {
+        pulls.fetch_add(1, Ordering::SeqCst);
+    })
+}
+
 pub fn wait_for(flag: &AtomicBool, timeout: Duration) -> bool {
     let start = Instant::now();
     while !flag.load(Ordering::Acquire) {

@@ -16,265 +16,33 @@
 //! two full batches: the window bounds the items in flight, and time, not a
 //! count, is what a batch is sized by.
 
-use crate::drive::Panic;
+mod feed;
+
 use crate::job::JobResult;
 use crate::latch::Waiter;
-use crate::registry::Registry;
-use crate::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
-use crate::task::{spawn_in, Task};
+use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
+use crate::task::Task;
 use crate::worker::Probe;
 use crate::Pool;
+use feed::{BatchOutput, Feed, Pulled};
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::resume_unwind;
 
-/// The input and the function, type-erased: takes up to `n` items from the
-/// input and returns the work of mapping them.
-type Pull<R> = Box<dyn FnMut(usize) -> Pulled<R> + Send>;
-
-/// Items taken from the input by one pull.
-struct Pulled<R> {
-    /// How many items `work` maps.
-    len: usize,
-    /// Maps the items, each under its own `catch_unwind`, so a panic is
-    /// raised in that item's turn and the later items still run.
-    work: Box<dyn FnOnce() -> VecDeque<JobResult<R>> + Send>,
-    /// The input ended (or panicked) during this pull.
-    done: bool,
-    /// The input iterator's panic, raised after the items before it.
-    panic: Option<Panic>,
-}
-
-/// The results of one batch, in the batch's order, each item's panic kept
-/// apart so that it is raised in its turn.
-struct BatchOutput<R> {
-    results: VecDeque<JobResult<R>>,
-    /// Nanoseconds the batch took to run, for sizing later batches.
-    #[cfg_attr(any(loom, shuttle), allow(dead_code))]
-    nanos: u64,
-}
-
-/// How long one batch should run: long enough that the cost of a task (an
-/// allocation, a queue push, perhaps a wake-up) is a few percent of it.
-#[cfg(not(any(loom, shuttle)))]
-const BATCH_TARGET_NANOS: f64 = 30_000.0;
-
-/// What both iterators share: the pool, the input, the window and the batch
-/// sizing.
-struct Feed<R> {
-    registry: Arc<Registry>,
-    pull: Pull<R>,
-    /// The window set with `window(n)`; `None`: the adaptive default.
-    fixed_window: Option<usize>,
-    threads: usize,
-    /// Items taken from the input and not yet returned.
-    outstanding: usize,
-    /// Estimated cost of one item, in nanoseconds (none measured yet: 0).
-    #[cfg_attr(any(loom, shuttle), allow(dead_code))]
-    item_nanos: f64,
-    /// Set when the iterator is dropped: work not yet started is skipped.
-    cancelled: Arc<AtomicBool>,
-    /// The input is exhausted (or panicked).
-    input_done: bool,
-    /// A panic of the input iterator, re-raised in its turn.
-    input_panic: Option<Panic>,
-}
-
-impl<R> Feed<R> {
-    /// How many items may be in flight: the fixed window, or
-    /// [`DEFAULT_WINDOW_PER_THREAD`] per thread, grown to two batches of
-    /// [`BATCH_TARGET_NANOS`] per thread for cheap items, at most
-    /// [`MAX_WINDOW_PER_THREAD`] per thread.
-    fn window(&self) -> usize {
-        if let Some(window) = self.fixed_window {
-            return window;
-        }
-        #[cfg_attr(any(loom, shuttle), allow(unused_mut))]
-        let mut per_thread = DEFAULT_WINDOW_PER_THREAD;
-        #[cfg(not(any(loom, shuttle)))]
-        if self.item_nanos > 0.0 {
-            // Saturating float-to-int cast: a tiny cost gives a huge fit,
-            // clamped below.
-            let two_batches = (2.0 * BATCH_TARGET_NANOS / self.item_nanos) as usize;
-            per_thread = two_batches.clamp(DEFAULT_WINDOW_PER_THREAD, MAX_WINDOW_PER_THREAD);
-        }
-        per_thread.saturating_mul(self.threads)
-    }
-}
-
-impl<R: Send + 'static> Feed<R> {
-    fn new<I, F>(pool: &Pool, input: I, f: F) -> Feed<R>
-    where
-        I: IntoIterator,
-        I::IntoIter: Send + 'static,
-        I::Item: Send + 'static,
-        F: Fn(I::Item) -> R + Send + Sync + 'static,
-    {
-        let mut input = input.into_iter();
-        let f = Arc::new(f);
-        let pull: Pull<R> = Box::new(move |n| {
-            let mut items = Vec::with_capacity(n);
-            let mut pulled = Pulled {
-                len: 0,
-                work: Box::new(VecDeque::new),
-                done: false,
-                panic: None,
-            };
-            while items.len() < n {
-                match catch_unwind(AssertUnwindSafe(|| input.next())) {
-                    Ok(Some(item)) => items.push(item),
-                    Ok(None) => pulled.done = true,
-                    Err(panic) => {
-                        pulled.done = true;
-                        pulled.panic = Some(panic);
-                    }
-                }
-                if pulled.done {
-                    break;
-                }
-            }
-            pulled.len = items.len();
-            let f = Arc::clone(&f);
-            pulled.work = Box::new(move || {
-                items
-                    .into_iter()
-                    .map(|item| JobResult::call(|| f(item)))
-                    .collect()
-            });
-            pulled
-        });
-        Feed {
-            registry: Arc::clone(pool.registry()),
-            pull,
-            fixed_window: None,
-            threads: pool.threads(),
-            outstanding: 0,
-            item_nanos: 0.0,
-            cancelled: Arc::new(AtomicBool::new(false)),
-            input_done: false,
-            input_panic: None,
-        }
-    }
-
-    /// How many items the next batch should hold: about
-    /// [`BATCH_TARGET_NANOS`] of work, and at most half the window per
-    /// thread, so that every worker can have a batch while the consumer
-    /// drains another.
-    fn batch_len(&self) -> usize {
-        let most = (self.window() / (2 * self.threads)).max(1);
-        #[cfg(not(any(loom, shuttle)))]
-        if self.item_nanos > 0.0 {
-            let fit = (BATCH_TARGET_NANOS / self.item_nanos) as usize;
-            return fit.clamp(1, most);
-        }
-        // Cost unknown: one item, so that an expensive first item does not
-        // hold others back.
-        let _ = most;
-        1
-    }
-
-    /// Folds a finished batch's timing into the cost estimate.
-    fn learn(&mut self, output: &BatchOutput<R>) {
-        #[cfg(not(any(loom, shuttle)))]
-        if !output.results.is_empty() {
-            let per_item = output.nanos as f64 / output.results.len() as f64;
-            self.item_nanos = if self.item_nanos == 0.0 {
-                per_item
-            } else {
-                0.5 * self.item_nanos + 0.5 * per_item
-            };
-        }
-        #[cfg(any(loom, shuttle))]
-        let _ = output;
-    }
-
-    /// Takes the next batch from the input, if the window has room for one
-    /// (or for anything at all, when `idle`: nothing else is in flight).
-    fn next_batch(&mut self, idle: bool) -> Option<Pulled<R>> {
-        // Saturating: an adaptive window shrinks when items get dearer, and
-        // may drop below what is already in flight.
-        let room = self.window().saturating_sub(self.outstanding);
-        let len = self.batch_len();
-        if room == 0 || self.input_done || (room < len && !idle) {
-            return None;
-        }
-        let pulled = (self.pull)(len.min(room));
-        self.outstanding += pulled.len;
-        if pulled.done {
-            self.input_done = true;
-        }
-        (pulled.len > 0 || pulled.panic.is_some()).then_some(pulled)
-    }
-
-    /// Starts a batch on the pool; `finish` receives its output (or nothing,
-    /// if the iterator was dropped before the batch started).
-    fn start<T: Send + 'static>(
-        &mut self,
-        pulled: Pulled<R>,
-        finish: impl FnOnce(Option<BatchOutput<R>>) -> T + Send + 'static,
-    ) -> Option<Task<T>> {
-        if let Some(panic) = pulled.panic {
-            self.input_panic = Some(panic);
-        }
-        if pulled.len == 0 {
-            return None;
-        }
-        let cancelled = Arc::clone(&self.cancelled);
-        let work = pulled.work;
-        Some(spawn_in(&self.registry, move || {
-            finish(run_batch(work, &cancelled))
-        }))
-    }
-
-    /// Counts one item as returned to the consumer.
-    fn returned(&mut self) {
-        self.outstanding -= 1;
-    }
-
-    fn set_window(&mut self, window: usize) {
-        assert!(window > 0, "stealpool: an imap window must be at least 1");
-        self.fixed_window = Some(window);
-    }
-}
-
-/// Runs a batch, timing it, unless the iterator was dropped.
-fn run_batch<R>(
-    work: Box<dyn FnOnce() -> VecDeque<JobResult<R>> + Send>,
-    cancelled: &AtomicBool,
-) -> Option<BatchOutput<R>> {
-    // Relaxed: a hint; a batch that starts just before the drop is simply
-    // run and its results discarded.
-    if cancelled.load(Ordering::Relaxed) {
-        return None;
-    }
-    #[cfg(not(any(loom, shuttle)))]
-    let started = std::time::Instant::now();
-    let results = work();
-    #[cfg(not(any(loom, shuttle)))]
-    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    #[cfg(any(loom, shuttle))]
-    let nanos = 0;
-    Some(BatchOutput { results, nanos })
-}
-
-impl<R> Drop for Feed<R> {
-    fn drop(&mut self) {
-        // Relaxed: a hint to the batches still queued (see `run_batch`).
-        self.cancelled.store(true, Ordering::Relaxed);
-    }
-}
-
-/// How many items per worker thread an iterator keeps in flight by default
-/// (taken from the input and not yet returned), until it has measured what
-/// an item costs; cheaper items than about 2 µs grow the default window (see
-/// [`MAX_WINDOW_PER_THREAD`]).
+/// How many items per worker thread an iterator with the default window keeps
+/// in flight (taken from the input and not yet returned) at the start and at
+/// the least: items that cost more than about 2 µs stay at this; cheaper ones
+/// grow the default window, up to [`MAX_WINDOW_PER_THREAD`].
 pub const DEFAULT_WINDOW_PER_THREAD: usize = 32;
 
 /// The most items per worker thread that an iterator with the default window
 /// keeps in flight: the bound on its memory, reached by items of about 60 ns
 /// or less. The default window grows from [`DEFAULT_WINDOW_PER_THREAD`]
 /// towards this so that each thread can hold two batches of about 30 µs of
-/// work. A window set with [`Imap::window`] stays as set.
+/// work. The bound counts items, not bytes: for large items or results (a
+/// cheap function passing big buffers along), set a window of your own with
+/// [`Imap::window`], which stays as set (and may be larger or smaller than
+/// this).
 pub const MAX_WINDOW_PER_THREAD: usize = 1024;
 
 /// A batch's output, which exists while the iterator does.
@@ -470,7 +238,9 @@ pub struct Imap<R>(Stream<R, InOrder<R>>);
 
 impl<R: Send + 'static> Imap<R> {
     /// Sets how many items may be in flight at once (taken from the input and
-    /// not yet returned).
+    /// not yet returned), instead of the default window that grows with cheap
+    /// items. Meant to be called before the first `next()`; called later, a
+    /// smaller window holds once the items already in flight have drained.
     ///
     /// # Panics
     ///
@@ -548,7 +318,8 @@ impl Pool {
     ///
     /// The input is pulled only by the iterator's `next()`, on the consumer's
     /// thread, at most a window ahead of the consumer (see [`Imap`]), so an
-    /// endless or huge input keeps memory bounded.
+    /// endless or huge input keeps memory bounded (by a count of items: see
+    /// [`MAX_WINDOW_PER_THREAD`] for large items).
     ///
     /// # Panics
     ///
