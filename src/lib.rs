@@ -18,6 +18,9 @@
 //!   stops at the first error, [`Pool::for_each`] returns nothing.
 //! * Calls nest: a map called from inside the pool keeps its worker busy with
 //!   other work while it waits, and pools can call into each other.
+//! * [`Pool::join`] is a fork-join whose not-stolen path costs a few loads and
+//!   stores; [`Pool::in_worker`] hands a recursion a [`Worker`] whose
+//!   [`join`](Worker::join) skips even the look-up of the calling worker.
 //!
 //! The engine (one deque per worker, a global injector, randomized stealing,
 //! a sleep protocol that loses no wake-up) is described in `docs/design.md`.
