@@ -254,16 +254,6 @@ fn sample(workload: &Workload, runners: &Runners, system: System) -> f64 {
     elapsed.as_nanos() as f64 / calls as f64
 }
 
-/// The median of sorted samples.
-fn median(sorted: &[f64]) -> f64 {
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    }
-}
-
 /// `stealpool`'s counters per call between two snapshots.
 fn stats_per_call(
     before: &stealpool::Stats,
@@ -371,7 +361,8 @@ fn measure(
     for (system, mut v) in samples {
         v.sort_by(f64::total_cmp);
         let name = system.name().to_owned();
-        row.median_ns.insert(name.clone(), median(&v));
+        row.median_ns
+            .insert(name.clone(), report::median_of_sorted(&v));
         row.min_ns.insert(name.clone(), v[0]);
         row.max_ns.insert(name, v[v.len() - 1]);
     }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{custom, payload_code, quiet_expected_panics, wait_for, watchdog};
+use common::{custom, payload_code, quiet_expected_panics, wait_for, watchdog, DropCount};
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,15 +15,6 @@ use std::time::Duration;
 use stealpool::{current_thread_index, Pool, Worker};
 
 const WATCHDOG_SECS: u64 = 60;
-
-/// Counts its drops.
-struct DropCount(Arc<AtomicUsize>);
-
-impl Drop for DropCount {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// The handle names the thread it is used on.
 fn check_handle(w: &Worker<'_>) {
@@ -125,7 +116,7 @@ fn a_panic_in_a_is_reraised_and_the_unrun_b_dropped_once() {
         let b_drops = Arc::new(AtomicUsize::new(0));
         let b_ran = AtomicBool::new(false);
         for round in 1..=10 {
-            let owned = DropCount(Arc::clone(&b_drops));
+            let owned = DropCount(Arc::clone(&b_drops), 0);
             let err = catch_unwind(AssertUnwindSafe(|| {
                 pool.in_worker(|w| {
                     w.join(

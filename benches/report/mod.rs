@@ -191,6 +191,16 @@ pub fn parse_rows(text: &str) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// The median of sorted, non-empty samples.
+pub fn median_of_sorted(sorted: &[f64]) -> f64 {
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
 /// One row from the rows of the same workload measured on several fresh sets
 /// of pools (`--pools`): per system the median of the medians, the fastest
 /// of the fastest and the slowest of the slowest samples, the counters
@@ -211,13 +221,10 @@ pub fn combine(mut draws: Vec<Row>) -> Row {
     for system in systems {
         let mut medians: Vec<f64> = draws.iter().filter_map(|d| d.median(&system)).collect();
         medians.sort_by(f64::total_cmp);
-        let mid = medians.len() / 2;
-        let median = if medians.len() % 2 == 1 {
-            medians[mid]
-        } else {
-            (medians[mid - 1] + medians[mid]) / 2.0
-        };
-        row.median_ns.insert(system.clone(), median);
+        if !medians.is_empty() {
+            row.median_ns
+                .insert(system.clone(), median_of_sorted(&medians));
+        }
         let fold = |map: fn(&Row) -> &BTreeMap<String, f64>, pick: fn(f64, f64) -> f64| {
             draws
                 .iter()
