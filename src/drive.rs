@@ -28,12 +28,12 @@
 
 use crate::job::{Job, JobRef};
 use crate::latch::{Latch, Waiter};
+use crate::panic::{drop_caught, Panic};
 use crate::registry::Registry;
 use crate::sync::Ordering;
-use crate::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex};
+use crate::sync::{into_inner, lock, Arc, AtomicBool, AtomicUsize, Mutex};
 use crate::worker::WorkerThread;
 use crossbeam_utils::CachePadded;
-use std::any::Any;
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -54,9 +54,6 @@ pub(crate) enum Chunking {
     Fixed(usize),
 }
 
-/// The payload of a panic.
-pub(crate) type Panic = Box<dyn Any + Send + 'static>;
-
 /// What happened to a call, for the caller to clean up and report.
 pub(crate) struct Outcome {
     /// Indices `0..claimed` were claimed; each claimed range either finished
@@ -70,7 +67,11 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     /// The ranges that finished: `0..claimed` minus `failed`, in order.
+    ///
+    /// Correct for any set of disjoint failed ranges, empty ones included:
+    /// an empty range fails nothing, and a range never moves the walk back.
     pub(crate) fn finished(&mut self) -> Vec<Range<usize>> {
+        self.failed.retain(|range| !range.is_empty());
         self.failed.sort_unstable_by_key(|range| range.start);
         let mut done = Vec::with_capacity(self.failed.len() + 1);
         let mut next = 0;
@@ -78,7 +79,7 @@ impl Outcome {
             if range.start > next {
                 done.push(next..range.start);
             }
-            next = range.end;
+            next = next.max(range.end);
         }
         if self.claimed > next {
             done.push(next..self.claimed);
@@ -163,18 +164,21 @@ where
     fn run(&self, local: &mut L, range: Range<usize>) {
         match catch_unwind(AssertUnwindSafe(|| (self.body)(local, range.clone()))) {
             Ok(true) => {}
-            Ok(false) => self.fail(range, None),
-            Err(panic) => self.fail(range, Some(panic)),
+            Ok(false) => self.fail(Some(range), None),
+            Err(panic) => self.fail(Some(range), Some(panic)),
         }
     }
 
+    /// Records a failure: the chunk `range` did not finish (`None`: a panic
+    /// outside any chunk, from dropping a thread's local state), and its
+    /// panic, if it panicked. Stops new claims.
     #[cold]
-    fn fail(&self, range: Range<usize>, panic: Option<Panic>) {
+    fn fail(&self, range: Option<Range<usize>>, panic: Option<Panic>) {
         // Relaxed: see `claim`.
         self.stop.store(true, Ordering::Relaxed);
         let extra = {
             let mut failures = lock(&self.failures);
-            failures.ranges.push(range);
+            failures.ranges.extend(range);
             // Mutant `panic_payload_lost`: the chunk's panic is recorded as a
             // failure, but its payload is dropped.
             #[cfg(stealpool_mutant = "panic_payload_lost")]
@@ -190,9 +194,7 @@ where
         // Only the first panic reaches the caller. Dropping a payload runs
         // user code that may itself panic: contain it here, outside the lock.
         if let Some(extra) = extra {
-            if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(extra))) {
-                std::mem::forget(again);
-            }
+            crate::panic::discard(extra);
         }
     }
 
@@ -208,8 +210,8 @@ where
     fn participate_fresh(&self) {
         let mut local = L::default();
         self.participate(&mut local);
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(local))) {
-            self.fail(0..0, Some(panic));
+        if let Some(panic) = drop_caught(local) {
+            self.fail(None, Some(panic));
         }
     }
 
@@ -243,10 +245,7 @@ where
     }
 
     fn into_outcome(self) -> Outcome {
-        let failures = match self.failures.into_inner() {
-            Ok(failures) => failures,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let failures = into_inner(self.failures);
         // Relaxed: every claim happened before this point (the helpers left
         // through the gate and latch), so this reads the final value.
         let claimed = self.cursor.load(Ordering::Relaxed);
@@ -333,8 +332,8 @@ where
     } else {
         drive.participate(&mut local);
     }
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(local))) {
-        drive.fail(0..0, Some(panic));
+    if let Some(panic) = drop_caught(local) {
+        drive.fail(None, Some(panic));
     }
     drive.into_outcome()
 }
@@ -468,4 +467,70 @@ where
         }
     }
     drive.participate_fresh();
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::Outcome;
+    use std::ops::Range;
+
+    fn finished(claimed: usize, failed: &[Range<usize>]) -> Vec<Range<usize>> {
+        Outcome {
+            claimed,
+            failed: failed.to_vec(),
+            panic: None,
+        }
+        .finished()
+    }
+
+    /// The empty range of a panicking state drop, beside a failed range that
+    /// starts at the same index, in either order: the regression of a double
+    /// free (the walk went back to 0 and finished `0..3` a second time).
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)] // ranges of indices, not a Vec of them
+    fn empty_failures_never_move_the_walk_back() {
+        assert_eq!(finished(8, &[0..3, 0..0]), [3..8]);
+        assert_eq!(finished(8, &[0..0, 0..3]), [3..8]);
+        assert_eq!(finished(8, &[2..5, 0..0, 6..6, 5..5]), [0..2, 5..8]);
+        assert_eq!(finished(0, &[0..0]), []);
+    }
+
+    /// Any set of disjoint failed ranges, empty ones anywhere among them:
+    /// every claimed index not in a failed range is finished, exactly once.
+    #[test]
+    fn finished_is_the_complement_of_the_failures() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..10_000 {
+            let claimed = next(40);
+            let mut failed = Vec::new();
+            let mut at = 0;
+            while at < claimed {
+                at += next(4);
+                let len = next(4).min(claimed.saturating_sub(at));
+                failed.push(at..at + len);
+                at += len;
+            }
+            // Empty ranges, as a panicking state drop could record.
+            for _ in 0..next(3) {
+                let at = next(claimed + 1);
+                failed.insert(next(failed.len() + 1), at..at);
+            }
+            let mut seen = vec![0u8; claimed];
+            for range in finished(claimed, &failed) {
+                for i in range {
+                    seen[i] += 1;
+                }
+            }
+            for (i, &count) in seen.iter().enumerate() {
+                let failed_here = failed.iter().any(|range| range.contains(&i));
+                assert_eq!(count, u8::from(!failed_here), "index {i} of {failed:?}");
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@
 //! result. [`JobRef::execute`] aborts the process if a job breaks that rule,
 //! because a worker that unwinds would strand the jobs in its deque.
 
+use crate::panic::{AbortOnUnwind, Panic};
 use std::ptr::NonNull;
 
 /// A job that can be run through a raw pointer.
@@ -76,17 +77,6 @@ impl JobRef {
     }
 }
 
-/// Aborts the process when dropped during unwinding: the engine's own code
-/// must never unwind, so reaching this is a bug in stealpool, not in the user.
-struct AbortOnUnwind;
-
-impl Drop for AbortOnUnwind {
-    fn drop(&mut self) {
-        eprintln!("stealpool: a job unwound out of the scheduler; aborting");
-        std::process::abort();
-    }
-}
-
 /// What a [`StackJob`] runs: a closure, or a type that stands for one (a
 /// join's `b` that needs the worker it runs on, see `context.rs`).
 pub(crate) trait Body<R>: Send {
@@ -111,7 +101,7 @@ pub(crate) enum JobResult<R> {
     /// It returned.
     Ok(R),
     /// It panicked, with this payload.
-    Panic(crate::drive::Panic),
+    Panic(Panic),
 }
 
 impl<R> JobResult<R> {

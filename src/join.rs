@@ -18,6 +18,7 @@
 
 use crate::job::{Body, JobRef, StackJob};
 use crate::latch::{Latch, Waiter};
+use crate::panic::{discard, drop_caught};
 use crate::worker::WorkerThread;
 use crate::Pool;
 use std::cell::Cell;
@@ -340,11 +341,17 @@ where
     RB: Send,
 {
     fn drop(&mut self) {
+        // `b` (unrun) or its result is dropped while `a`'s panic unwinds:
+        // a panic of that drop would abort the process, so it is caught and
+        // discarded (`a`'s panic is the one re-raised).
         if !self.worker.joins().pop(&self.pending.head) {
             // Never promoted: drop `b` unrun.
             // SAFETY: `b` is still in the frame (not promoted, and the join's
             // own read comes after `a` returned, which it did not).
-            drop(unsafe { self.pending.take_b() });
+            let b = unsafe { self.pending.take_b() };
+            if let Some(panic) = drop_caught(b) {
+                discard(panic);
+            }
             return;
         }
         // SAFETY: promoted, so initialized.
@@ -353,7 +360,10 @@ where
         // the job no longer runs once this returns.
         self.worker.take_back(latch, job_id(self.pending));
         // SAFETY: as above; read once (the normal path is not taken).
-        drop(unsafe { self.pending.take_job() });
+        let job = unsafe { self.pending.take_job() };
+        if let Some(panic) = drop_caught(job) {
+            discard(panic);
+        }
     }
 }
 

@@ -35,6 +35,7 @@ mod job;
 mod join;
 mod latch;
 mod map;
+mod panic;
 mod pool;
 mod registry;
 mod rng;

@@ -3,12 +3,17 @@
 //! The output is a `Vec<R>` with capacity `len` whose slots the chunks write
 //! directly (each index by exactly one chunk, as the drive's claims are
 //! disjoint). Its length is set only once every chunk has finished. If a call
-//! fails, exactly the results of the finished chunks are dropped, using the
-//! drive's [`Outcome`]; a failing chunk drops the results it wrote itself.
+//! fails, exactly the results written are dropped, once each: those of the
+//! finished chunks (the drive's [`Outcome`]) and the prefix that a failing
+//! chunk wrote before it stopped (recorded by its [`Written`] guard). They
+//! are dropped by the caller after every chunk has stopped, one at a time,
+//! so that a result whose `Drop` panics neither aborts the process (as it
+//! would if dropped while the chunk unwinds) nor hides the call's panic.
 
 use crate::drive::{drive, Chunking, Outcome};
+use crate::panic::{drop_caught, keep_first, Panic};
 use crate::registry::Registry;
-use crate::sync::{lock, Arc, Mutex};
+use crate::sync::{into_inner, lock, Arc, Mutex};
 use std::ops::Range;
 use std::panic::resume_unwind;
 
@@ -19,32 +24,39 @@ struct Out<R>(*mut R);
 // the values written are `R: Send`.
 unsafe impl<R: Send> Sync for Out<R> {}
 
-/// Drops the results a chunk wrote if the chunk unwinds or fails.
-struct Written<R> {
-    out: *mut R,
+/// Records the results a chunk wrote if the chunk unwinds or fails, for the
+/// caller to drop once every chunk has stopped.
+struct Written<'a> {
     start: usize,
     end: usize,
+    partial: &'a Mutex<Vec<Range<usize>>>,
 }
 
-impl<R> Drop for Written<R> {
+impl Drop for Written<'_> {
     fn drop(&mut self) {
-        // SAFETY: indices `start..end` were written by this chunk and not yet
-        // handed to anyone else.
-        unsafe { drop_results(self.out, self.start..self.end) };
+        if self.end > self.start {
+            // `lock` ignores poisoning, so this cannot panic while the chunk
+            // unwinds (short of running out of memory, which aborts).
+            lock(self.partial).push(self.start..self.end);
+        }
     }
 }
 
-/// Drops the results in `range`.
+/// Drops the results in `range` one at a time, keeping the first panic a
+/// `Drop` raises in `first` (and discarding later ones): every result is
+/// dropped even if some drops panic.
 ///
 /// # Safety
 ///
 /// Every index of `range` holds an initialized result that nobody else will
 /// drop or read.
-unsafe fn drop_results<R>(out: *mut R, range: Range<usize>) {
-    // SAFETY: guaranteed by the caller.
-    unsafe {
-        let slice = std::ptr::slice_from_raw_parts_mut(out.add(range.start), range.len());
-        std::ptr::drop_in_place(slice);
+unsafe fn drop_results<R>(out: *mut R, range: Range<usize>, first: &mut Option<Panic>) {
+    for i in range {
+        // SAFETY: guaranteed by the caller; each index is read once.
+        let result = unsafe { out.add(i).read() };
+        if let Some(panic) = drop_caught(result) {
+            keep_first(first, panic);
+        }
     }
 }
 
@@ -85,6 +97,7 @@ where
     let mut output: Vec<R> = Vec::with_capacity(len);
     let out = Out(output.as_mut_ptr());
     let first_error: Mutex<Option<E>> = Mutex::new(None);
+    let partial: Mutex<Vec<Range<usize>>> = Mutex::new(Vec::new());
     let body = |state: &mut Option<S>, range: Range<usize>| -> bool {
         let state = match state {
             Some(state) => state,
@@ -92,9 +105,9 @@ where
         };
         let out = &out;
         let mut written = Written {
-            out: out.0,
             start: range.start,
             end: range.start,
+            partial: &partial,
         };
         for i in range {
             // SAFETY: the drive only claims indices below `len`.
@@ -125,30 +138,36 @@ where
         unsafe { output.set_len(len) };
         return Ok(output);
     }
-    fail(outcome, out.0, first_error)
+    fail(outcome, out.0, into_inner(partial), into_inner(first_error))
 }
 
-/// Cleans up a failed call: drops the finished results, then re-raises the
-/// panic or returns the error.
+/// Cleans up a failed call: drops the results written (by finished chunks,
+/// and the prefixes `partial` of failed ones), then re-raises the call's
+/// panic, or else the first panic of a result's `Drop`, or returns the error.
 #[cold]
 fn fail<R, E>(
     mut outcome: Outcome,
     out: *mut R,
-    first_error: Mutex<Option<E>>,
+    partial: Vec<Range<usize>>,
+    first_error: Option<E>,
 ) -> Result<Vec<R>, E> {
-    for range in outcome.finished() {
-        // SAFETY: finished ranges hold results that no one else drops (the
-        // output's length is still 0).
-        unsafe { drop_results(out, range) };
+    let mut drop_panic = None;
+    for range in outcome.finished().into_iter().chain(partial) {
+        // SAFETY: finished ranges and the written prefixes of failed ones are
+        // disjoint and hold results that no one else drops (the output's
+        // length is still 0, and every chunk has stopped).
+        unsafe { drop_results(out, range, &mut drop_panic) };
     }
     if let Some(panic) = outcome.panic {
+        if let Some(extra) = drop_panic {
+            crate::panic::discard(extra);
+        }
         resume_unwind(panic);
     }
-    let error = match first_error.into_inner() {
-        Ok(error) => error,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    match error {
+    if let Some(panic) = drop_panic {
+        resume_unwind(panic);
+    }
+    match first_error {
         Some(error) => Err(error),
         // A range fails only by panicking or by recording an error.
         None => unreachable!("a failed map with neither a panic nor an error"),

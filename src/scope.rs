@@ -1,8 +1,8 @@
 //! `Pool::scope`: tasks that may borrow from the caller's stack.
 
-use crate::drive::Panic;
 use crate::job::HeapJob;
 use crate::latch::{Latch, Waiter};
+use crate::panic::Panic;
 use crate::registry::Registry;
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
 use crate::Pool;
@@ -113,9 +113,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         drop(first);
         // Only the first panic is re-raised; dropping a payload may itself
         // panic, which must not escape a worker.
-        if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(panic))) {
-            std::mem::forget(again);
-        }
+        crate::panic::discard(panic);
     }
 
     /// Releases one count; the last one sets `all_done`.

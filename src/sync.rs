@@ -92,6 +92,19 @@ pub(crate) use imp::*;
 /// protocol, so it is `std`'s even under loom (which has no `OnceLock`).
 pub(crate) use std::sync::OnceLock;
 
+/// Whether the calling thread is unwinding from a panic. Not a primitive of
+/// the protocol: `std`'s in every build.
+pub(crate) use std::thread::panicking;
+
+/// Consumes `mutex` and returns its value, ignoring poisoning (see [`lock`]).
+#[inline]
+pub(crate) fn into_inner<T>(mutex: Mutex<T>) -> T {
+    match mutex.into_inner() {
+        Ok(value) => value,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 /// Locks `mutex`, ignoring poisoning.
 ///
 /// Every mutex of the engine protects plain flags and queues whose invariants

@@ -128,9 +128,21 @@ where
         let result = JobResult::call(f);
         *lock(&task_state.result) = result;
         task_state.done.set();
+        // If the handle is gone (a detached task, or an `Imap` dropped while
+        // its batches run), this is the last reference, and dropping it
+        // drops the result or the panic payload: user code, whose panic must
+        // not unwind out of the worker. Nobody waits for it, so report it.
+        if let Some(panic) = crate::panic::drop_caught(task_state) {
+            crate::panic::report(
+                "dropping a detached task's result",
+                crate::global::current_thread_index(),
+                panic,
+            );
+        }
     };
     // SAFETY: `run` is 'static (it owns `f` and a reference count of the
-    // state), and it cannot unwind: `f` runs under `catch_unwind`.
+    // state), and it cannot unwind: `f` runs under `catch_unwind`, and the
+    // state (with the result in it) is dropped under `catch_unwind`.
     let job = unsafe { HeapJob::into_job_ref(run) };
     if let Err(job) = registry.try_submit(job) {
         // SAFETY: the job was refused, so this is its only execution.

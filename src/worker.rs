@@ -280,15 +280,7 @@ impl WorkerThread {
 fn run_hook(name: &str, hook: Option<&HookFn>, index: usize) {
     let Some(hook) = hook else { return };
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(index))) {
-        let message = panic
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("a non-string payload");
-        eprintln!("stealpool: the {name} hook panicked on worker {index}: {message}");
-        if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(panic))) {
-            std::mem::forget(again);
-        }
+        crate::panic::report(&format!("the {name} hook"), Some(index), panic);
     }
 }
 

@@ -3,8 +3,8 @@
 //! item, and running a batch as a task.
 
 use super::DEFAULT_WINDOW_PER_THREAD;
-use crate::drive::Panic;
 use crate::job::JobResult;
+use crate::panic::{drop_caught, report, DropEach, Panic};
 use crate::registry::Registry;
 use crate::sync::{Arc, AtomicBool, Ordering};
 use crate::task::{spawn_in, Task};
@@ -32,7 +32,7 @@ pub(super) struct Pulled<R> {
 /// The results of one batch, in the batch's order, each item's panic kept
 /// apart so that it is raised in its turn.
 pub(super) struct BatchOutput<R> {
-    pub(super) results: VecDeque<JobResult<R>>,
+    pub(super) results: DropEach<JobResult<R>>,
     /// Nanoseconds the batch took to run, for sizing later batches.
     #[cfg_attr(any(loom, shuttle), allow(dead_code))]
     nanos: u64,
@@ -119,9 +119,14 @@ impl<R: Send + 'static> Feed<R> {
             }
             pulled.len = items.len();
             let f = Arc::clone(&f);
+            // Items dropped unmapped (a batch skipped after the iterator was
+            // dropped) are dropped one by one, like every user value the
+            // engine drops (see `crate::panic`).
+            let mut items = DropEach(VecDeque::from(items));
             pulled.work = Box::new(move || {
                 items
-                    .into_iter()
+                    .0
+                    .drain(..)
                     .map(|item| JobResult::call(|| f(item)))
                     .collect()
             });
@@ -160,8 +165,8 @@ impl<R: Send + 'static> Feed<R> {
     /// Folds a finished batch's timing into the cost estimate.
     pub(super) fn learn(&mut self, output: &BatchOutput<R>) {
         #[cfg(not(any(loom, shuttle)))]
-        if !output.results.is_empty() {
-            let per_item = output.nanos as f64 / output.results.len() as f64;
+        if !output.results.0.is_empty() {
+            let per_item = output.nanos as f64 / output.results.0.len() as f64;
             self.item_nanos = if self.item_nanos == 0.0 {
                 per_item
             } else {
@@ -229,6 +234,15 @@ fn run_batch<R>(
     // Relaxed: a hint; a batch that starts just before the drop is simply
     // run and its results discarded.
     if cancelled.load(Ordering::Relaxed) {
+        // The batch's items are dropped unmapped: user values whose drop may
+        // panic, with nobody left to receive the panic.
+        if let Some(panic) = drop_caught(work) {
+            report(
+                "dropping the items of a skipped imap batch",
+                crate::global::current_thread_index(),
+                panic,
+            );
+        }
         return None;
     }
     #[cfg(not(any(loom, shuttle)))]
@@ -238,7 +252,10 @@ fn run_batch<R>(
     let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     #[cfg(any(loom, shuttle))]
     let nanos = 0;
-    Some(BatchOutput { results, nanos })
+    Some(BatchOutput {
+        results: DropEach(results),
+        nanos,
+    })
 }
 
 impl<R> Drop for Feed<R> {

@@ -20,12 +20,12 @@ mod feed;
 
 use crate::job::JobResult;
 use crate::latch::Waiter;
+use crate::panic::DropEach;
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
 use crate::task::Task;
 use crate::worker::Probe;
 use crate::Pool;
 use feed::{BatchOutput, Feed, Pulled};
-use std::collections::VecDeque;
 use std::fmt;
 use std::panic::resume_unwind;
 
@@ -70,7 +70,7 @@ struct Stream<R, B> {
     feed: Feed<R>,
     batches: B,
     /// Results of the last batch received, being returned.
-    ready: VecDeque<JobResult<R>>,
+    ready: DropEach<JobResult<R>>,
 }
 
 impl<R: Send + 'static, B: Batches<R>> Stream<R, B> {
@@ -78,11 +78,11 @@ impl<R: Send + 'static, B: Batches<R>> Stream<R, B> {
         loop {
             while let Some(pulled) = self
                 .feed
-                .next_batch(self.batches.is_empty() && self.ready.is_empty())
+                .next_batch(self.batches.is_empty() && self.ready.0.is_empty())
             {
                 self.batches.start(&mut self.feed, pulled);
             }
-            if let Some(result) = self.ready.pop_front() {
+            if let Some(result) = self.ready.0.pop_front() {
                 self.feed.returned();
                 return Some(result.into_value());
             }
@@ -110,21 +110,21 @@ impl<R, B> Stream<R, B> {
 }
 
 /// Batches returned in input order: each one's task, oldest first.
-struct InOrder<R>(VecDeque<Task<Option<BatchOutput<R>>>>);
+struct InOrder<R>(DropEach<Task<Option<BatchOutput<R>>>>);
 
 impl<R: Send + 'static> Batches<R> for InOrder<R> {
     fn start(&mut self, feed: &mut Feed<R>, pulled: Pulled<R>) {
         if let Some(task) = feed.start(pulled, |output| output) {
-            self.0.push_back(task);
+            self.0 .0.push_back(task);
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0 .0.is_empty()
     }
 
     fn next_output(&mut self) -> BatchOutput<R> {
-        match self.0.pop_front() {
+        match self.0 .0.pop_front() {
             Some(task) => output_of(task.join()),
             None => unreachable!("waited for a batch with none in flight"),
         }
@@ -133,7 +133,7 @@ impl<R: Send + 'static> Batches<R> for InOrder<R> {
 
 /// Completed results of an [`ImapUnordered`], and who waits for them.
 struct Completions<R> {
-    results: Mutex<VecDeque<Option<BatchOutput<R>>>>,
+    results: Mutex<DropEach<Option<BatchOutput<R>>>>,
     /// The number of results in `results`, readable without the lock.
     ready: AtomicUsize,
     /// The consumer, while it waits.
@@ -150,7 +150,7 @@ impl<R> Probe for Completions<R> {
 
 impl<R> Completions<R> {
     fn push(&self, result: Option<BatchOutput<R>>) {
-        lock(&self.results).push_back(result);
+        lock(&self.results).0.push_back(result);
         // Release: publishes the pushed result (see `done`). A consumer that
         // registers after our look at `waiter` below locked it after us, and
         // so sees this increment when it probes; one that registered before
@@ -186,7 +186,7 @@ impl<R> Completions<R> {
         // Relaxed: only this consumer decrements, and `done` acquired the
         // increment that makes this result available.
         self.ready.fetch_sub(1, Ordering::Relaxed);
-        match lock(&self.results).pop_front() {
+        match lock(&self.results).0.pop_front() {
             Some(result) => result,
             None => unreachable!("a completion was counted but not queued"),
         }
@@ -343,8 +343,8 @@ impl Pool {
     {
         Imap(Stream {
             feed: Feed::new(self, input, f),
-            batches: InOrder(VecDeque::new()),
-            ready: VecDeque::new(),
+            batches: InOrder(DropEach::default()),
+            ready: DropEach::default(),
         })
     }
 
@@ -375,13 +375,13 @@ impl Pool {
             feed: Feed::new(self, input, f),
             batches: AsCompleted {
                 completions: Arc::new(Completions {
-                    results: Mutex::new(VecDeque::new()),
+                    results: Mutex::new(DropEach::default()),
                     ready: AtomicUsize::new(0),
                     waiter: Mutex::new(None),
                 }),
                 in_flight: 0,
             },
-            ready: VecDeque::new(),
+            ready: DropEach::default(),
         })
     }
 }
