@@ -138,6 +138,12 @@ impl PoolBuilder {
     /// pool is dropped). A panic in `f` is caught and reported on standard
     /// error.
     ///
+    /// Work that `f` gives this pool (it can reach the pool only through an
+    /// [`Imap`](crate::Imap) or [`ImapUnordered`](crate::ImapUnordered) that
+    /// outlived it) runs on `f`'s own thread, as it does for any thread once
+    /// the pool is dropping: the worker has taken its last job. Other pools
+    /// are called as usual.
+    ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;

@@ -124,8 +124,14 @@ impl Registry {
     /// Submits a job from a thread that may not hold the pool (an `Imap`
     /// that outlived it): refused, and handed back, once the pool has started
     /// dropping.
+    ///
+    /// A worker of the pool that runs its `on_thread_exit` hook counts as
+    /// such a thread: it has drained the queues for the last time, so a job
+    /// on its deque would never run. The pool is closed by then (hooks run
+    /// when the pool is dropped, after `close`; or when its build failed,
+    /// when no `Imap` of it can exist), so the job is handed back.
     pub(crate) fn try_submit(&self, job: JobRef) -> Result<(), JobRef> {
-        if let Some(worker) = WorkerThread::current_in(self) {
+        if let Some(worker) = WorkerThread::current_in(self).filter(|w| !w.exiting()) {
             // A worker of the pool is running, so the pool is not gone; and a
             // worker drains its own deque before it exits.
             worker.push(job);

@@ -66,6 +66,9 @@ pub(crate) struct WorkerThread {
     rng: XorShift,
     /// Whether this worker counts itself as searching in the sleep counters.
     searching: Cell<bool>,
+    /// Set once the worker has drained the queues for the last time and
+    /// runs its `on_thread_exit` hook: it takes no more jobs of its own.
+    exiting: Cell<bool>,
     joins: JoinStack,
 }
 
@@ -78,6 +81,7 @@ impl WorkerThread {
             index,
             rng: XorShift::new(index),
             searching: Cell::new(false),
+            exiting: Cell::new(false),
             joins: JoinStack::new(),
         };
         CURRENT.with(|current| current.set(&worker));
@@ -95,6 +99,10 @@ impl WorkerThread {
         while let Some(job) = worker.find_work() {
             worker.execute(job);
         }
+        // The hook may submit work to this pool (through an `Imap` that
+        // outlived it); this worker will not look at its deque again, so it
+        // no longer takes such work as a worker (see `Registry::try_submit`).
+        worker.exiting.set(true);
         run_hook("on_thread_exit", worker.registry.on_exit.as_deref(), index);
         CURRENT.with(|current| current.set(ptr::null()));
     }
@@ -125,6 +133,12 @@ impl WorkerThread {
 
     pub(crate) fn index(&self) -> usize {
         self.index
+    }
+
+    /// Whether this worker has drained the queues for the last time (it runs
+    /// its `on_thread_exit` hook).
+    pub(crate) fn exiting(&self) -> bool {
+        self.exiting.get()
     }
 
     pub(crate) fn joins(&self) -> &JoinStack {

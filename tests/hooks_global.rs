@@ -189,6 +189,50 @@ fn on_thread_exit_runs_once_per_worker_after_the_last_job() {
     });
 }
 
+/// Work that an `on_thread_exit` hook submits to its own pool (the only way
+/// is through an `Imap` of that pool that outlived it) runs on the hook's
+/// thread, as for any thread once the pool is dropping: the exiting worker
+/// has drained its deque and will not look at it again. Before this rule,
+/// the hook's `next()` left batches on the exiting worker's deque, and a
+/// later `next()` waited for them forever.
+#[test]
+fn work_submitted_from_on_thread_exit_runs_and_nothing_hangs() {
+    type Slot = Arc<Mutex<Option<stealpool::Imap<u64>>>>;
+    watchdog(WATCHDOG_SECS, || {
+        for threads in [1, 2, 4] {
+            let slot: Slot = Arc::default();
+            let pulled = Arc::new(Mutex::new(Vec::new()));
+            let pool = {
+                let slot = Arc::clone(&slot);
+                let pulled = Arc::clone(&pulled);
+                Pool::builder()
+                    .threads(threads)
+                    .on_thread_exit(move |_| {
+                        // Each exiting worker takes one result and puts the
+                        // iterator back.
+                        let mut slot = slot.lock().unwrap();
+                        if let Some(imap) = slot.as_mut() {
+                            pulled.lock().unwrap().extend(imap.next());
+                        }
+                    })
+                    .build()
+                    .unwrap()
+            };
+            let imap = pool.imap(0..100u64, |x| {
+                thread::sleep(Duration::from_micros(200));
+                x * 2
+            });
+            *slot.lock().unwrap() = Some(imap.window(8));
+            drop(pool);
+            let mut seen = pulled.lock().unwrap().clone();
+            assert_eq!(seen.len(), threads, "one result per exit hook");
+            let rest = slot.lock().unwrap().take().unwrap();
+            seen.extend(rest);
+            assert_eq!(seen, (0..100).map(|x| x * 2).collect::<Vec<_>>());
+        }
+    });
+}
+
 #[test]
 fn on_thread_exit_of_a_one_thread_pool_sees_its_last_job() {
     watchdog(WATCHDOG_SECS, || {
