@@ -99,6 +99,10 @@ impl<'w> Worker<'w> {
     /// stopped (`a`'s if both panic); if `a` panics before `b` started, `b`
     /// is not run.
     ///
+    /// As for [`Pool::join`], a stackful coroutine must not suspend inside
+    /// `a` and resume elsewhere (see "Stackful coroutines are not supported"
+    /// there).
+    ///
     /// ```
     /// use stealpool::Worker;
     ///

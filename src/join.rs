@@ -383,7 +383,22 @@ impl Pool {
     ///
     /// If `a` or `b` panics, the panic is re-raised once both have stopped
     /// (`a`'s if both panic). If `a` panics before `b` started, `b` is not
-    /// run.
+    /// run; it is dropped, and a panic of that drop is discarded.
+    ///
+    /// # Stackful coroutines are not supported
+    ///
+    /// `a` must return (or unwind) on the stack and the thread it was called
+    /// on. Until it does, the join's frame, on the caller's stack, is linked
+    /// into the worker's list of pending joins, which the heartbeat walks to
+    /// offer `b` to idle workers. A stackful coroutine (the `generator`,
+    /// `corosensei` or `may` crates) that suspends inside `a` and is resumed
+    /// on another thread, resumed inside another join, or freed without
+    /// unwinding breaks that nesting: the list then points into a stack that
+    /// is gone or belongs elsewhere, which is undefined behaviour (seen under
+    /// AddressSanitizer as a stack-use-after-return in the heartbeat). The
+    /// same holds for [`Worker::join`](crate::Worker::join). Suspending and
+    /// resuming a coroutine entirely inside `a` or `b`, or outside any join,
+    /// is fine.
     ///
     /// ```
     /// fn fib(pool: &stealpool::Pool, n: u64) -> u64 {
