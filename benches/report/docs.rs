@@ -17,9 +17,11 @@ pub const BEGIN: &str = "<!-- compare:begin -->";
 /// The line that closes it.
 pub const END: &str = "<!-- compare:end -->";
 
-/// The repository root (where `Cargo.toml` is).
+/// The repository root (the workspace's `Cargo.toml`; the benchmarks are
+/// the member in `benches/`).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let bench_crate = Path::new(env!("CARGO_MANIFEST_DIR"));
+    bench_crate.parent().unwrap_or(bench_crate).to_path_buf()
 }
 
 /// The results store: every row measured with `--write-docs` or imported

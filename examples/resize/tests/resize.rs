@@ -1,25 +1,25 @@
-//! The image resizer example's logic (`examples/resize/`) on small generated
+//! The image resizer's logic (`examples/resize/`) on small generated
 //! images: sizes, formats and names of the outputs, results that do not
 //! depend on the thread count or the order, bad inputs and output folders,
 //! and the scaled JPEG decoder against a full decode.
 
 #[allow(dead_code)]
-#[path = "../examples/resize/app.rs"]
+#[path = "../app.rs"]
 mod app;
 #[allow(dead_code)]
-#[path = "../examples/resize/demo.rs"]
+#[path = "../demo.rs"]
 mod demo;
 #[allow(dead_code)]
-#[path = "../examples/resize/entropy.rs"]
+#[path = "../entropy.rs"]
 mod entropy;
 #[allow(dead_code)]
-#[path = "../examples/resize/idct.rs"]
+#[path = "../idct.rs"]
 mod idct;
 #[allow(dead_code)]
-#[path = "../examples/resize/jpeg.rs"]
+#[path = "../jpeg.rs"]
 mod jpeg;
 #[allow(dead_code)]
-#[path = "../examples/resize/worker.rs"]
+#[path = "../worker.rs"]
 mod worker;
 
 use std::fs;

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # stealpool's image resizer (examples/resize) against its Python original
-# (PIL on a multiprocessing.Pool, benches/resize_pil.py), on the same demo
+# (PIL on a multiprocessing.Pool, examples/resize/resize_pil.py), on the same demo
 # images, the same output size (500x500) and 1 and 2 workers; prints a table
 # of images/s (medians over ROUNDS interleaved rounds) and the ratios.
 #
-#   benches/resize_compare.sh [ROUNDS]        # default 3 rounds
+#   examples/resize/resize_compare.sh [ROUNDS]        # default 3 rounds
 #
 # Installs Pillow with pip if missing, builds the example in release mode,
 # and makes sure the demo set exists (examples/resize --generate-only).
 # Environment: PYTHON (python3), WORKERS ("1 2"), DIR (the image folder),
 # CARGO_TARGET_DIR (as cargo reads it).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 PYTHON=${PYTHON:-python3}
 ROUNDS=${1:-3}
@@ -34,8 +34,8 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v
 declare -A runs
 for round in $(seq "$ROUNDS"); do
   for n in $WORKERS; do
-    runs[seed,$n]+=" $("$PYTHON" benches/resize_pil.py "$DIR" --processes "$n" --out "$OUT/py" | rate)"
-    runs[draft,$n]+=" $("$PYTHON" benches/resize_pil.py "$DIR" --processes "$n" --out "$OUT/py" --draft | rate)"
+    runs[seed,$n]+=" $("$PYTHON" examples/resize/resize_pil.py "$DIR" --processes "$n" --out "$OUT/py" | rate)"
+    runs[draft,$n]+=" $("$PYTHON" examples/resize/resize_pil.py "$DIR" --processes "$n" --out "$OUT/py" --draft | rate)"
     runs[rust,$n]+=" $("$BIN" "$DIR" --threads "$n" --out "$OUT/rs" | rate)"
     echo "round $round, $n worker(s): seed ${runs[seed,$n]##* }, draft ${runs[draft,$n]##* }, stealpool ${runs[rust,$n]##* } images/s" >&2
   done

@@ -23,7 +23,7 @@ output folder is explicit instead of the current one), in three ways:
 It prints one line: "<label>: N images in T s, X images/s". The time covers
 pool.map (or the loop) only; the pool's processes are started before it.
 
-    python3 benches/resize_pil.py DIR --processes 2 --out OUT [--draft] [--mode seq]
+    python3 examples/resize/resize_pil.py DIR --processes 2 --out OUT [--draft] [--mode seq]
 """
 
 import argparse
