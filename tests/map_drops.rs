@@ -223,27 +223,44 @@ fn try_map_error_drops_results_and_extra_errors_once() {
     });
 }
 
-/// A panic in `for_each` leaves the borrowed inputs alone.
+/// A panic in `for_each` leaves the borrowed inputs alone. And it stops only
+/// the chunk it hits: chunks are claimed in input order and each chunk that
+/// does not panic runs to its end, so every item up to the panicking one
+/// ran exactly once, and no item ran twice.
 #[test]
 fn for_each_panic_drops_no_input() {
     quiet_expected_panics();
     watchdog(WATCHDOG_SECS, || {
         let len = 2000;
+        let bad = 1500;
         let pool = Pool::new(2).unwrap();
         let inputs = Counts::default();
         let input = tracked_inputs(&inputs, len);
-        let calls = AtomicUsize::new(0);
+        let visits: Vec<AtomicUsize> = (0..len).map(|_| AtomicUsize::new(0)).collect();
         let caught = catch_unwind(AssertUnwindSafe(|| {
             pool.for_each(&input, |x| {
-                calls.fetch_add(1, Ordering::Relaxed);
+                visits[x.value].fetch_add(1, Ordering::Relaxed);
                 work();
-                if x.value == 1500 {
+                if x.value == bad {
                     panic!("{EXPECTED}: for_each");
                 }
             })
         }));
-        assert!(caught.is_err());
-        assert!(calls.load(Ordering::Relaxed) <= len);
+        let payload = caught.expect_err("the panic was not re-raised");
+        assert_eq!(
+            common::panic_message(&*payload),
+            Some(format!("{EXPECTED}: for_each").as_str())
+        );
+        let visits: Vec<usize> = visits.into_iter().map(AtomicUsize::into_inner).collect();
+        if let Some(i) = (0..=bad).find(|&i| visits[i] != 1) {
+            panic!(
+                "item {i} (panic at {bad}) ran {} times, not once",
+                visits[i]
+            );
+        }
+        if let Some(i) = (bad..len).find(|&i| visits[i] > 1) {
+            panic!("item {i} ran {} times", visits[i]);
+        }
         assert_eq!(inputs.dropped(), 0);
         drop(input);
         assert_eq!(inputs.dropped(), len);
