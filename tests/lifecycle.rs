@@ -7,9 +7,11 @@
 
 mod common;
 
-use common::{cpu_ns, spin, threads_left_after, unique_prefix, wait_threads_named, watchdog};
+use common::{
+    cpu_ns, spin, threads_left_after, unique_prefix, wait_all_parked, wait_threads_named, watchdog,
+};
 use std::time::{Duration, Instant};
-use stealpool::{current_thread_index, Pool, Stats};
+use stealpool::{current_thread_index, Pool};
 
 const WATCHDOG_SECS: u64 = 60;
 const GONE_WITHIN: Duration = Duration::from_secs(5);
@@ -119,31 +121,6 @@ fn pool_moved_to_and_dropped_on_another_thread() {
         let left = threads_left_after(&prefix, GONE_WITHIN);
         assert!(left.is_empty(), "threads left after drop: {left:?}");
     });
-}
-
-/// How many workers of `pool` are blocked now, by its stats: a park is
-/// counted as a worker blocks and a wake-up as it is woken (a worker leaves
-/// its block only when woken), so `parks - wakeups` workers are blocked.
-fn blocked(stats: &Stats) -> i64 {
-    stats.parks as i64 - stats.wakeups as i64
-}
-
-/// Waits until every worker of `pool` is blocked, by the stats (see
-/// [`blocked`]), and returns the stats then.
-fn wait_all_parked(pool: &Pool) -> Stats {
-    let start = Instant::now();
-    loop {
-        let stats = pool.stats();
-        if blocked(&stats) == pool.threads() as i64 {
-            return stats;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the workers of an idle pool are not all blocked after 20 s, \
-             by the stats: {stats:?}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// The counters of `stats` count the events they name, for known work on a
