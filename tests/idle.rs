@@ -1,8 +1,8 @@
 //! An idle pool parks its workers: after a burst of work, both workers of a
 //! 2-thread pool are blocked by the stats (parks - wake-ups = 2), and over
 //! the next second of idleness they use (almost) no CPU time and stay
-//! blocked: no wake-up and no new park is counted. In a file of its own, so that no other test
-//! runs in this process meanwhile.
+//! blocked: no wake-up and no new park is counted. In a file of its own, so
+//! that no other test runs in this process meanwhile.
 
 mod common;
 

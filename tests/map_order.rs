@@ -244,7 +244,8 @@ fn map_chunked_runs_each_chunk_on_one_thread_in_order() {
                         let (id, _) = items[0];
                         assert!(
                             items.iter().all(|&(t, _)| t == id),
-                            "{threads} threads, chunk size {chunk}: chunk {c} ran on several threads"
+                            "{threads} threads, chunk size {chunk}: \
+                             chunk {c} ran on several threads"
                         );
                         assert!(
                             items.windows(2).all(|w| w[0].1 < w[1].1),

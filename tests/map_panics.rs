@@ -182,7 +182,8 @@ fn panic_is_raised_after_every_chunk_stopped() {
                     assert_eq!(
                         in_flight.load(Ordering::SeqCst),
                         0,
-                        "{threads} threads: the panic reached the caller while the closure still ran"
+                        "{threads} threads: the panic reached the caller \
+                         while the closure still ran"
                     );
                     counts.push(calls.into_inner());
                 }
