@@ -13,7 +13,7 @@ use std::error::Error;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use stealpool::{BuildError, Pool};
 
 /// How long a joined thread may take to leave `/proc/self/task` (see
@@ -122,16 +122,58 @@ fn default_builder_uses_available_parallelism() {
     assert!(out.iter().enumerate().all(|(i, &y)| y == 2 * i as u32));
 }
 
-/// Every worker gets the name its index asks for, and a working stack size.
+/// The size of the calling thread's stack, as the thread library reports it
+/// (`pthread_getattr_np`: the size the thread was created with).
+fn current_stack_size() -> usize {
+    // SAFETY: `attr` is initialized by `pthread_getattr_np` before it is
+    // read, and destroyed once; the out-pointers are valid.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        assert_eq!(libc::pthread_getattr_np(libc::pthread_self(), &mut attr), 0);
+        let mut addr: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let rc = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        assert_eq!(rc, 0, "pthread_attr_getstack failed");
+        size
+    }
+}
+
+/// Recurses until the stack below `top` (an address in the caller's frame)
+/// holds at least `bytes`; returns the lowest stack address reached (the
+/// stack grows down). Each frame holds over 4 KiB.
+fn use_stack(top: usize, bytes: usize) -> usize {
+    let pad = std::hint::black_box([0u8; 4096]);
+    let here = pad.as_ptr() as usize;
+    if top - here >= bytes {
+        return here;
+    }
+    let lowest = use_stack(top, bytes);
+    // Use `pad` after the call, so that the frame stays (no tail call).
+    std::hint::black_box(&pad);
+    lowest
+}
+
+/// Std's default stack for a spawned thread.
+const DEFAULT_STACK: usize = 2 << 20;
+
+/// Every worker gets the name its index asks for, and the stack size asked
+/// for: the thread library reports at least 16 MiB for each worker (a
+/// default thread has 2 MiB), and a recursion that fills 8 MiB of stack
+/// then runs on the workers, which would overflow a default stack. The
+/// sizes are checked first, so that a pool that ignored `stack_size` fails
+/// that assertion instead of crashing the test binary in the recursion. A
+/// size below the default (256 KiB) applies as well.
 #[test]
 fn thread_names_and_stack_size_are_applied() {
     watchdog(WATCHDOG_SECS, || {
+        const BIG: usize = 16 << 20;
         let prefix = unique_prefix("nm");
         let name = prefix.clone();
         let pool = Pool::builder()
             .threads(3)
             .thread_name(move |i| format!("{name}{i}"))
-            .stack_size(4 << 20)
+            .stack_size(BIG)
             .build()
             .unwrap();
         let mut names: Vec<String> = wait_threads_named(&prefix, 3, GONE_WITHIN)
@@ -147,21 +189,66 @@ fn thread_names_and_stack_size_are_applied() {
                 format!("{prefix}2")
             ]
         );
-        // A deep recursion that needs more than a tiny stack runs fine on them.
-        fn depth(n: u32) -> u32 {
-            let pad = std::hint::black_box([0u8; 512]);
-            if n == 0 {
-                u32::from(pad[0])
-            } else {
-                depth(n - 1) + 1
-            }
+        // One item per worker (they wait for each other), so that each of
+        // the three stacks is measured. The call runs inside `apply`, so
+        // that its caller is a worker too (an outside caller takes part in
+        // its call, on its own stack).
+        let arrived = AtomicUsize::new(0);
+        let sizes = pool.apply(|| {
+            pool.map_chunked(&[(); 3], 1, |_| {
+                arrived.fetch_add(1, Ordering::SeqCst);
+                let start = Instant::now();
+                while arrived.load(Ordering::SeqCst) < 3
+                    && start.elapsed() < Duration::from_secs(20)
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                (stealpool::current_thread_index(), current_stack_size())
+            })
+        });
+        let mut workers: Vec<Option<usize>> = sizes.iter().map(|&(w, _)| w).collect();
+        workers.sort();
+        workers.dedup();
+        assert_eq!(
+            workers,
+            [Some(0), Some(1), Some(2)],
+            "the items did not run on the 3 workers: {sizes:?}"
+        );
+        for &(worker, size) in &sizes {
+            assert!(
+                size >= BIG,
+                "worker {worker:?} has a stack of {size} bytes, not the {BIG} asked for"
+            );
         }
-        let input = vec![1000u32; 64];
-        let out = pool.map_chunked(&input, 1, |&n| depth(n));
-        assert!(out.iter().all(|&d| d == 1000));
+        // And the stacks are usable to that depth: a recursion that fills
+        // four times the default stack (and would overflow a default one)
+        // runs on the workers. (Only reached once the sizes are checked.)
+        pool.apply(|| {
+            pool.map_chunked(&[(); 6], 1, |_| {
+                assert!(stealpool::current_thread_index().is_some());
+                let top = std::hint::black_box(0u8);
+                let top = &top as *const u8 as usize;
+                use_stack(top, 4 * DEFAULT_STACK);
+            })
+        });
         drop(pool);
         let left = threads_left_after(&prefix, GONE_WITHIN);
         assert!(left.is_empty(), "threads left after drop: {left:?}");
+
+        // A stack smaller than the default applies too.
+        const SMALL: usize = 256 << 10;
+        let pool = Pool::builder()
+            .threads(2)
+            .stack_size(SMALL)
+            .build()
+            .unwrap();
+        let sizes = pool.apply(|| pool.map_chunked(&[(); 8], 1, |_| current_stack_size()));
+        for size in sizes {
+            assert!(
+                (SMALL..DEFAULT_STACK).contains(&size),
+                "a worker asked for {SMALL} bytes of stack has {size}"
+            );
+        }
     });
 }
 

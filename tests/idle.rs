@@ -1,11 +1,15 @@
-//! An idle pool parks its workers: after a burst of work, the workers of a
-//! 2-thread pool use (almost) no CPU time over a second of idleness, and the
-//! stats count their parks. In a file of its own, so that no other test
-//! runs in this process meanwhile.
+//! An idle pool parks its workers: after a burst of work, both workers of a
+//! 2-thread pool are blocked by the stats (parks - wake-ups = 2), and over
+//! the next second of idleness they use (almost) no CPU time and stay
+//! blocked: no wake-up and no new park is counted. In a file of its own, so
+//! that no other test runs in this process meanwhile.
 
 mod common;
 
-use common::{cpu_ns, spin, stat_ns, thread_cpu_ns, unique_prefix, wait_threads_named};
+use common::{
+    blocked, cpu_ns, spin, stat_ns, thread_cpu_ns, unique_prefix, wait_all_parked,
+    wait_threads_named,
+};
 use std::collections::HashSet;
 use std::sync::mpsc;
 use std::thread;
@@ -43,9 +47,10 @@ fn idle_pool_parks_its_workers() {
         .count();
     eprintln!("idle: the burst ran on {workers_used} of the 2 workers");
 
-    thread::sleep(Duration::from_millis(200));
+    // The workers park after the burst: both are blocked, by the stats,
+    // before the idle second starts (see `common::blocked`).
+    let before_stats = wait_all_parked(&pool);
     let before: Vec<u64> = workers.iter().map(|&(tid, _)| cpu_ns(tid)).collect();
-    let parks_before = pool.stats().parks;
     thread::sleep(Duration::from_secs(1));
     let after: Vec<u64> = workers.iter().map(|&(tid, _)| cpu_ns(tid)).collect();
     let stats = pool.stats();
@@ -54,18 +59,24 @@ fn idle_pool_parks_its_workers() {
     let total: u64 = per_worker.iter().sum();
     eprintln!(
         "idle: the 2 idle workers used {:.3} ms of CPU over 1 s ({:?} ns each); \
-         parks {} before the idle second, {} after",
+         stats before the idle second {before_stats:?}, after {stats:?}",
         total as f64 / 1e6,
         per_worker,
-        parks_before,
-        stats.parks
     );
     assert!(
         total < 50_000_000,
         "idle workers used {:.3} ms of CPU in 1 s",
         total as f64 / 1e6
     );
-    assert!(stats.parks > 0, "no worker parked: {stats:?}");
+    // They stayed parked through the idle second: both still blocked, and
+    // no worker was woken (nor parked anew, as one that woke up by itself
+    // and went back to sleep would have been counted).
+    assert_eq!(
+        (blocked(&stats), stats.parks, stats.wakeups),
+        (2, before_stats.parks, before_stats.wakeups),
+        "(blocked, parks, wake-ups) over the idle second went from \
+         {before_stats:?} to {stats:?}"
+    );
 
     // A control, to show that the measurement sees CPU time: a thread of
     // our own that spins for 50 ms of its own CPU time (by its CPU clock).

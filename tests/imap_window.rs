@@ -24,14 +24,16 @@ fn imap_pulls_lazily_and_at_most_a_window_ahead() {
             // The default window grows for cheap items, up to this.
             let default_window = MAX_WINDOW_PER_THREAD * threads;
             for window in [None, Some(1), Some(3), Some(50)] {
-                let n = 2000u64;
+                let w = window.unwrap_or(default_window);
+                // Several windows' worth of input, so that the bound binds:
+                // a pool that ignored the window could run past it.
+                let n = 2000.max(4 * w) as u64;
                 let pulls = Arc::new(AtomicUsize::new(0));
                 let iter = pool.imap(counted_input(n, &pulls), |x| x * 2);
                 let iter = match window {
                     Some(w) => iter.window(w),
                     None => iter,
                 };
-                let w = window.unwrap_or(default_window);
                 thread::sleep(Duration::from_millis(5));
                 assert_eq!(pulls.load(Ordering::SeqCst), 0, "pulled before any next()");
                 let mut consumed = 0usize;
@@ -69,14 +71,16 @@ fn imap_unordered_pulls_lazily_and_at_most_a_window_ahead() {
             // The default window grows for cheap items, up to this.
             let default_window = MAX_WINDOW_PER_THREAD * threads;
             for window in [None, Some(1), Some(3), Some(50)] {
-                let n = 2000u64;
+                let w = window.unwrap_or(default_window);
+                // Several windows' worth of input, so that the bound binds:
+                // a pool that ignored the window could run past it.
+                let n = 2000.max(4 * w) as u64;
                 let pulls = Arc::new(AtomicUsize::new(0));
                 let iter = pool.imap_unordered(counted_input(n, &pulls), |x| x * 2);
                 let iter = match window {
                     Some(w) => iter.window(w),
                     None => iter,
                 };
-                let w = window.unwrap_or(default_window);
                 thread::sleep(Duration::from_millis(5));
                 assert_eq!(pulls.load(Ordering::SeqCst), 0, "pulled before any next()");
                 let mut seen = HashSet::new();

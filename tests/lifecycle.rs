@@ -1,13 +1,17 @@
 //! Dropping pools: a pool dropped right after its calls (with helper tickets
 //! possibly still queued) returns promptly and leaves no thread behind, also
 //! over 100 build/drop cycles and when dropped on another thread. And the
-//! stats counters never go down, and count the parks of blocked workers.
+//! stats counters count the events they name (parks and wake-ups, searches
+//! that found nothing, steals from the injector and from a worker, jobs),
+//! and count the parks of blocked workers.
 
 mod common;
 
-use common::{cpu_ns, spin, threads_left_after, unique_prefix, wait_threads_named, watchdog};
+use common::{
+    cpu_ns, spin, threads_left_after, unique_prefix, wait_all_parked, wait_threads_named, watchdog,
+};
 use std::time::{Duration, Instant};
-use stealpool::Pool;
+use stealpool::{current_thread_index, Pool};
 
 const WATCHDOG_SECS: u64 = 60;
 const GONE_WITHIN: Duration = Duration::from_secs(5);
@@ -119,51 +123,92 @@ fn pool_moved_to_and_dropped_on_another_thread() {
     });
 }
 
-/// Every counter of `stats` is monotonic over calls.
+/// The counters of `stats` count the events they name, for known work on a
+/// 2-thread pool whose workers are parked before each step: parks and
+/// wake-ups add up to the workers blocked; a worker parks only after a
+/// search that found nothing; a worker that helps an outside call was woken
+/// and took the call's ticket from the injector, and ran it as a job; one
+/// that helps a call made on the other worker stole the ticket from that
+/// worker's deque. Whether a worker gets to a call in time depends on the OS
+/// scheduler, so each call is repeated (for up to 20 s) until one does.
 #[test]
-fn stats_are_monotonic() {
+fn stats_count_the_events_they_name() {
     watchdog(WATCHDOG_SECS, || {
         let pool = Pool::new(2).unwrap();
-        let mut previous = pool.stats();
-        let input: Vec<u64> = (0..5000).collect();
-        for round in 0..10u64 {
-            let out = match round % 3 {
-                0 => pool.map(&input, |&x| {
-                    spin(Duration::from_nanos(500));
-                    x
-                }),
-                1 => pool.map_chunked(&input, 100, |&x| x),
-                _ => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    pool.map(&input, |&x| x)
-                }
-            };
-            assert_eq!(out, input);
-            let now = pool.stats();
-            let pairs = [
-                ("jobs_run", previous.jobs_run, now.jobs_run),
-                ("local_pops", previous.local_pops, now.local_pops),
-                (
-                    "injector_steals",
-                    previous.injector_steals,
-                    now.injector_steals,
-                ),
-                ("worker_steals", previous.worker_steals, now.worker_steals),
-                ("failed_steals", previous.failed_steals, now.failed_steals),
-                ("parks", previous.parks, now.parks),
-                ("wakeups", previous.wakeups, now.wakeups),
-            ];
-            for (name, before, after) in pairs {
+        let fresh = wait_all_parked(&pool);
+        assert_eq!(fresh.jobs_run, 0, "{fresh:?}");
+        let input: Vec<u64> = (0..20_000).collect();
+        let item = |&x: &u64| {
+            spin(Duration::from_micros(1));
+            (x, current_thread_index())
+        };
+
+        // A call from outside the pool.
+        let start = Instant::now();
+        loop {
+            let before = wait_all_parked(&pool);
+            let out = pool.map(&input, item);
+            let after = pool.stats();
+            assert!(out.iter().enumerate().all(|(i, &(x, _))| x == i as u64));
+            if out.iter().any(|&(_, worker)| worker.is_some()) {
                 assert!(
-                    after >= before,
-                    "round {round}: {name} went down from {before} to {after}"
+                    after.wakeups > before.wakeups,
+                    "a parked worker ran items, but no wake-up was counted: \
+                     {before:?} -> {after:?}"
                 );
+                assert!(
+                    after.injector_steals > before.injector_steals,
+                    "a worker ran items of an outside call, but no steal from \
+                     the injector was counted: {before:?} -> {after:?}"
+                );
+                assert!(
+                    after.jobs_run > before.jobs_run,
+                    "a worker ran items, but no job was counted: {before:?} -> {after:?}"
+                );
+                break;
             }
-            previous = now;
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no worker helped an outside call of 20 000 items of 1 µs in 20 s"
+            );
         }
-        // The map_chunked calls hand 50 chunks to the workers at once, so
-        // some jobs ran by now (a ticket is a job even if it found no work).
-        assert!(previous.jobs_run > 0, "no job ran: {previous:?}");
+
+        // The same call made on a worker: its ticket goes on that worker's
+        // deque, where the other worker can only steal it.
+        let start = Instant::now();
+        loop {
+            let before = wait_all_parked(&pool);
+            let (caller, out) = pool.apply(|| (current_thread_index(), pool.map(&input, item)));
+            let after = pool.stats();
+            assert!(caller.is_some());
+            assert!(out.iter().enumerate().all(|(i, &(x, _))| x == i as u64));
+            if out.iter().any(|&(_, worker)| worker != caller) {
+                assert!(
+                    after.worker_steals > before.worker_steals,
+                    "the other worker helped a call made on worker {caller:?}, \
+                     but no steal from a worker was counted: {before:?} -> {after:?}"
+                );
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no other worker helped a call made on a worker in 20 s"
+            );
+        }
+
+        // Idle again. Every park followed a search that found nothing, and
+        // every job run was taken from some queue first.
+        let end = wait_all_parked(&pool);
+        assert!(
+            end.failed_steals >= end.parks,
+            "{} parks but only {} searches that found nothing: {end:?}",
+            end.parks,
+            end.failed_steals
+        );
+        assert!(
+            end.jobs_run <= end.local_pops + end.injector_steals + end.worker_steals,
+            "more jobs run than taken from the queues: {end:?}"
+        );
     });
 }
 

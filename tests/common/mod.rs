@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Once};
 use std::thread;
 use std::time::{Duration, Instant};
+use stealpool::{Pool, Stats};
 
 /// Runs `f` on a thread of its own and returns what it returns. Panics with a
 /// clear message if `f` has not finished after `secs` seconds (the stuck
@@ -375,4 +376,29 @@ pub fn status_bytes(field: &str) -> u64 {
         .parse()
         .expect("a size in kB");
     kib * 1024
+}
+
+/// How many workers of a pool are blocked now, by its `stats`: a park is
+/// counted as a worker blocks and a wake-up as it is woken (a worker leaves
+/// its block only when woken), so `parks - wakeups` workers are blocked.
+pub fn blocked(stats: &Stats) -> i64 {
+    stats.parks as i64 - stats.wakeups as i64
+}
+
+/// Waits until every worker of `pool` is blocked, by the stats (see
+/// [`blocked`]), and returns the stats then.
+pub fn wait_all_parked(pool: &Pool) -> Stats {
+    let start = Instant::now();
+    loop {
+        let stats = pool.stats();
+        if blocked(&stats) == pool.threads() as i64 {
+            return stats;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the workers of an idle pool are not all blocked after 20 s, \
+             by the stats: {stats:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
