@@ -239,10 +239,10 @@ fn tiny_calls_run_no_job() {
 /// once both workers of a fresh pool are blocked (their CPU time stands
 /// still for 100 ms), it counts at least 2.
 ///
-/// At the time of writing this fails: `WorkerThread::wait_until` adds to
-/// `parks` only after `Sleep::sleep` returns, that is after the wake-up, so
-/// the workers blocked right now are missing from the count (a fresh idle
-/// pool reports `parks: 0`).
+/// (It guards a fixed bug: `parks` was once added to only after
+/// `Sleep::sleep` returned, that is after the wake-up, so the workers blocked
+/// right now were missing from the count and a fresh idle pool reported
+/// `parks: 0`.)
 #[test]
 fn blocked_workers_are_counted_in_parks() {
     watchdog(WATCHDOG_SECS, || {
