@@ -1,6 +1,7 @@
-//! The work queues: one LIFO [`Worker`] deque per worker thread, whose
-//! [`Stealer`] the other workers take from, and one global [`Injector`] for work
-//! that comes from outside the pool.
+//! The work queues: one LIFO [`Deque`] per worker thread (crossbeam's
+//! `Worker`, renamed here so that `Worker` means only the public handle),
+//! whose [`Stealer`] the other workers take from, and one global
+//! [`Injector`] for work that comes from outside the pool.
 //!
 //! This module is the seam where the model checkers swap crossbeam-deque
 //! (whose atomics loom and shuttle cannot see or preempt) for a stand-in built
@@ -10,9 +11,9 @@
 //! abstracts.
 
 #[cfg(not(any(loom, shuttle)))]
-pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
 #[cfg(any(loom, shuttle))]
 mod stand_in;
 #[cfg(any(loom, shuttle))]
-pub(crate) use stand_in::{Injector, Steal, Stealer, Worker};
+pub(crate) use stand_in::{Injector, Steal, Stealer, Worker as Deque};

@@ -31,8 +31,8 @@ use crate::latch::{Latch, Waiter};
 use crate::panic::{drop_caught, Panic};
 use crate::registry::Registry;
 use crate::sync::Ordering;
-use crate::sync::{into_inner, lock, Arc, AtomicBool, AtomicUsize, Mutex};
-use crate::worker::WorkerThread;
+use crate::sync::{into_inner, lock, Arc, AtomicBool, AtomicUsize, Instant, Mutex};
+use crate::worker_thread::WorkerThread;
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -41,7 +41,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// How long the caller runs alone before it asks for help: a few times the
 /// cost of waking a sleeping worker, so that a call too short to benefit from a
 /// helper never pays for one.
-#[cfg(not(any(loom, shuttle)))]
 pub(crate) const PROMOTE_AFTER: std::time::Duration = std::time::Duration::from_micros(5);
 
 /// How a call is cut into chunks.
@@ -217,20 +216,13 @@ where
 
     /// The caller's solo start (adaptive chunking): runs batches of growing
     /// size until the work is done or it has run for [`PROMOTE_AFTER`].
-    /// Returns whether work is left.
-    // Under a model checker (loom, shuttle) the loop returns after its first
-    // batch: there is no clock, so that schedules replay exactly.
-    #[cfg_attr(any(loom, shuttle), allow(clippy::never_loop))]
+    /// Returns whether work is left. (Under a model checker the clock says
+    /// that time is always up: the first batch promotes.)
     fn solo_start(&self, local: &mut L) -> bool {
-        #[cfg(not(any(loom, shuttle)))]
-        let started = std::time::Instant::now();
-        #[cfg_attr(any(loom, shuttle), allow(unused_mut))]
+        let started = Instant::now();
         let mut batch: usize = 1;
         while let Some(range) = self.claim(|_| batch) {
             self.run(local, range);
-            // Under a model checker there is no clock: promote after the
-            // first batch, which is the interesting case for the model.
-            #[cfg(not(any(loom, shuttle)))]
             if started.elapsed() < PROMOTE_AFTER {
                 // 1, 3, 12, 48, ...: the clock is read after 1, 4, 16, 64, ...
                 // items, so an expensive first item recruits help at once,

@@ -1,7 +1,7 @@
 //! The process-wide pool and thread identity.
 
 use crate::sync::OnceLock;
-use crate::worker::WorkerThread;
+use crate::worker_thread::WorkerThread;
 use crate::Pool;
 
 /// The environment variable that sizes the [`global`] pool.

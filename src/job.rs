@@ -4,14 +4,16 @@
 //! it, two words that fit in a deque slot. What the pointer points to, and who
 //! owns that memory, is the business of the job kind that made it:
 //!
-//! - a job on the stack of a thread that waits for it (a map's helper ticket is
-//!   reference counted instead, see `map.rs`; `join` will use a stack job), or
-//! - a job on the heap that frees itself when run (`spawn`, `scope`).
+//! - a [`StackJob`] on the stack of the thread that waits for it (`apply`,
+//!   a promoted join's `b`),
+//! - a [`HeapJob`] that frees itself when run (`spawn`, `scope`), or
+//! - a map's helper ticket, reference counted (`drive.rs`).
 //!
 //! Every job kind upholds one rule: running it never unwinds. User code runs
 //! under `catch_unwind`, and the payload travels to whoever waits for the
-//! result. [`JobRef::execute`] aborts the process if a job breaks that rule,
-//! because a worker that unwinds would strand the jobs in its deque.
+//! result. [`JobRef::execute`] aborts the process if a job breaks that rule
+//! (`crate::panic::AbortOnUnwind`), because a worker that unwinds would
+//! strand the jobs in its deque.
 
 use crate::panic::{AbortOnUnwind, Panic};
 use std::ptr::NonNull;
@@ -78,7 +80,7 @@ impl JobRef {
 }
 
 /// What a [`StackJob`] runs: a closure, or a type that stands for one (a
-/// join's `b` that needs the worker it runs on, see `context.rs`).
+/// join's `b` that needs the worker it runs on, see `worker.rs`).
 pub(crate) trait Body<R>: Send {
     /// Runs it.
     fn call(self) -> R;

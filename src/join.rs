@@ -1,10 +1,10 @@
-//! `Pool::join` and `Pool::apply`.
+//! `Pool::join`, and the join on a worker that `Worker::join` shares.
 //!
 //! `join(a, b)` on a worker does not push `b` on the deque (rayon does, at a
 //! cost of a fence and two deque operations per call). It records `b` on the
 //! worker's private **pending stack**, runs `a`, and pops `b` back: when
 //! nobody was told about `b`, that is a few loads and stores, and `b` runs
-//! inline. Every [`HEARTBEAT`], at a join, the worker **promotes** the *oldest*
+//! inline. Every [`HEARTBEAT`](crate::heartbeat::HEARTBEAT), at a join, the worker **promotes** the *oldest*
 //! pending `b` (the root of the largest unexplored subtree) to its deque,
 //! where thieves can steal it. This is the heartbeat scheduling of spice and
 //! chili, without a heartbeat thread: joins look at the clock now and then,
@@ -16,17 +16,14 @@
 //! `b` inline; if the deque runs dry, `b` was stolen, and the worker waits on
 //! the latch, running other jobs.
 
+use crate::heartbeat::JoinFrame;
 use crate::job::{Body, JobRef, StackJob};
 use crate::latch::{Latch, Waiter};
 use crate::panic::{discard, drop_caught};
-use crate::worker::WorkerThread;
+use crate::worker_thread::WorkerThread;
 use crate::Pool;
 use std::cell::Cell;
 use std::mem::MaybeUninit;
-
-/// How often a busy worker exposes its oldest pending join to thieves.
-#[cfg(not(any(loom, shuttle)))]
-pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// A join's `b` as the join runs it: inline on the joining worker while
 /// nobody knew about it, or, once promoted, as the body of a stack job on
@@ -60,17 +57,6 @@ where
     fn into_job(self) -> B {
         self.0
     }
-}
-
-/// The type-erased head of a pending join, linked through the stack frames
-/// of the joins that are running on a worker, newest first.
-struct JoinFrame {
-    /// The next older pending join, or null.
-    older: *const JoinFrame,
-    /// Whether a heartbeat turned `b` into a job on the deque.
-    promoted: Cell<bool>,
-    /// Turns the frame's `b` into a stealable job (see [`promote`]).
-    promote: unsafe fn(*const JoinFrame, usize) -> JobRef,
 }
 
 /// A pending join: `b`, and room for the job it becomes if promoted. Until
@@ -149,122 +135,6 @@ where
     }
 }
 
-/// A worker's pending joins and its heartbeat clock.
-///
-/// The pending joins form a list through the joins' stack frames (no
-/// allocation, two writes to push or pop). Promotion always takes the oldest
-/// unpromoted join, so the promoted joins are a contiguous run at the old end
-/// of the list.
-pub(crate) struct JoinStack {
-    /// The newest pending join, or null.
-    newest: Cell<*const JoinFrame>,
-    /// Joins left before the next look at the clock.
-    countdown: Cell<u32>,
-    /// Joins between looks at the clock, adapted to the grain of the work.
-    #[cfg(not(any(loom, shuttle)))]
-    stride: Cell<u32>,
-    #[cfg(not(any(loom, shuttle)))]
-    last_look: Cell<Option<std::time::Instant>>,
-    #[cfg(not(any(loom, shuttle)))]
-    last_beat: Cell<Option<std::time::Instant>>,
-}
-
-impl JoinStack {
-    pub(crate) fn new() -> JoinStack {
-        JoinStack {
-            newest: Cell::new(std::ptr::null()),
-            countdown: Cell::new(1),
-            #[cfg(not(any(loom, shuttle)))]
-            stride: Cell::new(1),
-            #[cfg(not(any(loom, shuttle)))]
-            last_look: Cell::new(None),
-            #[cfg(not(any(loom, shuttle)))]
-            last_beat: Cell::new(None),
-        }
-    }
-
-    /// A job starts on this worker: its first join looks at the clock at
-    /// once, so that the first join of a fresh computation is offered to
-    /// thieves immediately (if no heartbeat is due, that costs one clock
-    /// read). Done per job rather than per outermost join, which keeps a
-    /// test off the join's hot path.
-    #[inline(always)]
-    pub(crate) fn job_starts(&self) {
-        self.countdown.set(1);
-    }
-
-    /// Links `frame` as the newest pending join; returns whether it is time
-    /// to look at the clock.
-    #[inline(always)]
-    fn push(&self, frame: &JoinFrame) -> bool {
-        self.newest.set(frame);
-        let left = self.countdown.get() - 1;
-        self.countdown.set(left);
-        left == 0
-    }
-
-    /// Unlinks `frame`, the newest pending join; returns whether it had been
-    /// promoted.
-    #[inline(always)]
-    fn pop(&self, frame: &JoinFrame) -> bool {
-        self.newest.set(frame.older);
-        frame.promoted.get()
-    }
-
-    /// The slow path of a join that looked at the clock: adapts the stride
-    /// and, if a heartbeat is due, returns the oldest pending join to promote.
-    #[cold]
-    #[inline(never)]
-    fn beat(&self, index: usize) -> Option<JobRef> {
-        #[cfg(not(any(loom, shuttle)))]
-        {
-            let now = std::time::Instant::now();
-            let stride = self.stride.get();
-            let stride = match self.last_look.get() {
-                Some(last) if now - last < HEARTBEAT / 8 => stride.saturating_mul(2).min(1 << 16),
-                Some(last) if now - last > HEARTBEAT / 2 => (stride / 2).max(1),
-                _ => stride,
-            };
-            self.stride.set(stride);
-            self.countdown.set(stride);
-            self.last_look.set(Some(now));
-            if self
-                .last_beat
-                .get()
-                .is_some_and(|beat| now - beat < HEARTBEAT)
-            {
-                return None;
-            }
-            self.last_beat.set(Some(now));
-        }
-        // Under a model checker (loom, shuttle) there is no clock: every join
-        // promotes, so that the models explore both the taken-back and the
-        // stolen path.
-        #[cfg(any(loom, shuttle))]
-        self.countdown.set(1);
-        // Walk from the newest join to the first promoted one: the last
-        // unpromoted join on the way is the oldest.
-        let mut oldest: Option<&JoinFrame> = None;
-        let mut frame = self.newest.get();
-        // SAFETY: every linked frame is alive: a join unlinks its frame
-        // before leaving its stack frame, and joins nest.
-        while let Some(current) = unsafe { frame.as_ref() } {
-            if current.promoted.get() {
-                break;
-            }
-            oldest = Some(current);
-            frame = current.older;
-        }
-        let oldest = oldest?;
-        oldest.promoted.set(true);
-        // SAFETY: the frame is alive and unpromoted until now, and this
-        // worker is `index`, the owner of every frame in its list. The job
-        // stays in the frame until its join has taken it back or seen its
-        // latch set.
-        Some(unsafe { (oldest.promote)(oldest, index) })
-    }
-}
-
 /// `join` on a worker of the pool. `a` always runs here, so it need not be
 /// `Send` (the public entry points still ask for it).
 pub(crate) fn join_on_worker<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
@@ -275,11 +145,7 @@ where
 {
     let joins = worker.joins();
     let pending = PendingJoin::<B, RB> {
-        head: JoinFrame {
-            older: joins.newest.get(),
-            promoted: Cell::new(false),
-            promote: promote::<B, RB>,
-        },
+        head: JoinFrame::new(joins, promote::<B, RB>),
         b: Cell::new(MaybeUninit::new(b)),
         job: Cell::new(MaybeUninit::uninit()),
     };
@@ -441,37 +307,5 @@ impl Pool {
             Some(worker) => join_on_worker(worker, a, Plain(b)),
             None => unreachable!("apply runs its closure on a worker"),
         })
-    }
-
-    /// Runs `f` on a worker of this pool and returns its result (Python's
-    /// `Pool.apply`). Called on a worker of this pool, it runs `f` inline.
-    ///
-    /// The caller blocks until `f` returns: a worker of another pool keeps
-    /// running its own pool's jobs meanwhile, any other thread parks.
-    ///
-    /// # Panics
-    ///
-    /// Re-raises a panic of `f` with its payload.
-    ///
-    /// ```
-    /// let pool = stealpool::Pool::new(2)?;
-    /// let on_worker = pool.apply(|| stealpool::current_thread_index().is_some());
-    /// assert!(on_worker);
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn apply<R, F>(&self, f: F) -> R
-    where
-        R: Send,
-        F: FnOnce() -> R + Send,
-    {
-        if self.own_worker().is_some() {
-            return f();
-        }
-        let job = StackJob::new(f, Latch::new(Waiter::current_for(self.registry())));
-        // SAFETY: `job` stays in this frame until its latch is set: we wait
-        // for it right below, and waiting does not unwind.
-        self.registry().inject(unsafe { job.as_job_ref() });
-        job.latch.wait();
-        job.into_result().into_value()
     }
 }

@@ -18,7 +18,21 @@
 
 use crate::registry::Registry;
 use crate::sync::{lock, thread, Arc, AtomicBool, Mutex, Ordering, Thread};
-use crate::worker::WorkerThread;
+use crate::worker_thread::WorkerThread;
+
+/// A condition a waiter waits for (a worker running other jobs meanwhile,
+/// or a plain thread parked): a latch, a scope's or a completion queue's
+/// count, or a pool's shutdown.
+pub(crate) trait Probe {
+    /// Whether the wait is over.
+    fn done(&self) -> bool;
+}
+
+impl Probe for Latch {
+    fn done(&self) -> bool {
+        self.probe()
+    }
+}
 
 /// How to wake the thread that waits on a latch.
 #[derive(Clone)]
@@ -92,7 +106,7 @@ impl Waiter {
 
     /// Blocks until `probe` is done: a worker runs other jobs of its pool
     /// meanwhile, a plain thread parks.
-    pub(crate) fn wait_until(&self, probe: &impl crate::worker::Probe) {
+    pub(crate) fn wait_until(&self, probe: &impl Probe) {
         match self {
             Waiter::Worker(_) | Waiter::ForeignWorker { .. } => match WorkerThread::current() {
                 Some(worker) => worker.wait_until(probe),
@@ -174,7 +188,7 @@ pub(crate) struct LateLatch {
     waiter: Mutex<Option<Waiter>>,
 }
 
-impl crate::worker::Probe for LateLatch {
+impl crate::latch::Probe for LateLatch {
     fn done(&self) -> bool {
         self.probe()
     }

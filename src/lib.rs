@@ -26,10 +26,10 @@
 //! a sleep protocol that loses no wake-up) is described in `docs/design.md`.
 
 mod builder;
-mod context;
 mod deque;
 mod drive;
 mod global;
+mod heartbeat;
 mod imap;
 mod job;
 mod join;
@@ -45,6 +45,7 @@ mod stats;
 mod sync;
 mod task;
 mod worker;
+mod worker_thread;
 
 // Hooks for the loom models in `loom-tests/` (only under `--cfg loom`).
 #[cfg(loom)]
@@ -60,10 +61,10 @@ pub mod loom_api;
 pub const MUTANT: Option<&str> = option_env!("STEALPOOL_MUTANT");
 
 pub use builder::{BuildError, PoolBuilder};
-pub use context::Worker;
 pub use global::{current_thread_index, global};
 pub use imap::{Imap, ImapUnordered, DEFAULT_WINDOW_PER_THREAD, MAX_WINDOW_PER_THREAD};
 pub use pool::Pool;
 pub use scope::Scope;
 pub use stats::Stats;
 pub use task::Task;
+pub use worker::Worker;

@@ -1,13 +1,26 @@
-//! [`Pool`]: the handle users hold, and its scoped `map` family.
+//! [`Pool`]: the handle users hold, how it is built and dropped, and
+//! `apply`, the general "run this on a worker".
+//!
+//! Each family of methods has its `impl Pool` beside its code:
+//!
+//! | methods | file |
+//! |---|---|
+//! | `new`, `builder`, `threads`, `stats`, `apply`, `Drop` | here |
+//! | `map`, `map_chunked`, `try_map`, `map_init`, `for_each` | `map.rs` (on the parallel loop in `drive.rs`) |
+//! | `join` | `join.rs` |
+//! | `in_worker` (and `Worker::join`) | `worker.rs` |
+//! | `scope` | `scope.rs` |
+//! | `spawn` | `task.rs` |
+//! | `imap`, `imap_unordered` | `imap/mod.rs` |
 
 use crate::builder::PoolBuilder;
-use crate::drive::Chunking;
+use crate::job::StackJob;
+use crate::latch::{Latch, Waiter};
 use crate::registry::Registry;
 use crate::stats::Stats;
 use crate::sync::{thread, Arc};
-use crate::worker::WorkerThread;
-use crate::{map, BuildError};
-use std::convert::Infallible;
+use crate::worker_thread::WorkerThread;
+use crate::BuildError;
 use std::fmt;
 
 /// A pool of worker threads that share work by stealing.
@@ -105,211 +118,36 @@ impl Pool {
         self.registry.stats()
     }
 
-    /// Applies `f` to every item of `input` in parallel and returns the results
-    /// in input order.
+    /// Runs `f` on a worker of this pool and returns its result (Python's
+    /// `Pool.apply`). Called on a worker of this pool, it runs `f` inline.
     ///
-    /// `input` and `f` are borrowed for the call only, so `f` may use local
-    /// variables. The calling thread does the first part of the work itself
-    /// and hands the rest to the workers only once the call has run long
-    /// enough for that to pay off, so a small call costs about what a plain
-    /// loop costs; after that, chunks are sized adaptively for both uniform
-    /// and skewed per-item costs.
-    ///
-    /// At most [`threads`](Self::threads) threads work on one call at once,
-    /// the calling thread included: from outside the pool, the caller and up
-    /// to `threads - 1` workers (so a 1-thread pool runs an outside call on
-    /// the caller alone).
-    ///
-    /// Called from one of this pool's workers (a nested map), the caller keeps
-    /// running other jobs while it waits; called from a worker of another
-    /// pool, that worker keeps running its own pool's jobs; called from any
-    /// other thread, it blocks once it has nothing left to do.
+    /// The caller blocks until `f` returns: a worker of another pool keeps
+    /// running its own pool's jobs meanwhile, any other thread parks.
     ///
     /// # Panics
     ///
-    /// If `f` panics, the panic is re-raised here with its original payload,
-    /// once every chunk has stopped. Chunks not yet started are skipped, and
-    /// the results already produced are dropped. The pool stays usable.
+    /// Re-raises a panic of `f` with its payload.
     ///
     /// ```
     /// let pool = stealpool::Pool::new(2)?;
-    /// let words = ["a", "bb", "ccc"];
-    /// let suffix = String::from("!");
-    /// let loud = pool.map(&words, |w| format!("{w}{suffix}"));
-    /// assert_eq!(loud, ["a!", "bb!", "ccc!"]);
+    /// let on_worker = pool.apply(|| stealpool::current_thread_index().is_some());
+    /// assert!(on_worker);
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
-    ///
-    /// `f` is shared by the threads of the call, so it cannot use an `Rc`:
-    ///
-    /// ```compile_fail,E0277
-    /// let pool = stealpool::Pool::new(2).unwrap();
-    /// let offset = std::rc::Rc::new(1);
-    /// let shifted = pool.map(&[1, 2, 3], |x| x + *offset);
-    /// ```
-    pub fn map<T, R, F>(&self, input: &[T], f: F) -> Vec<R>
+    pub fn apply<R, F>(&self, f: F) -> R
     where
-        T: Sync,
         R: Send,
-        F: Fn(&T) -> R + Sync,
+        F: FnOnce() -> R + Send,
     {
-        let result = map::try_map(&self.registry, input, Chunking::Adaptive, |item| {
-            Ok::<R, Infallible>(f(item))
-        });
-        match result {
-            Ok(output) => output,
-            Err(never) => match never {},
+        if self.own_worker().is_some() {
+            return f();
         }
-    }
-
-    /// Like [`map`](Self::map), with chunks of exactly `chunk_size` items
-    /// (the last may be shorter), like the `chunksize` of Python's
-    /// `Pool.map`: each chunk runs on one thread, in order.
-    ///
-    /// Unlike `map`, the chunks are offered to the workers at once, without a
-    /// solo start: use it when you know each chunk is worth a thread.
-    ///
-    /// # Panics
-    ///
-    /// If `chunk_size` is 0, and as [`map`](Self::map) does if `f` panics.
-    ///
-    /// ```
-    /// let pool = stealpool::Pool::new(2)?;
-    /// let input: Vec<u32> = (0..10).collect();
-    /// let doubled = pool.map_chunked(&input, 3, |x| x * 2);
-    /// assert_eq!(doubled, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn map_chunked<T, R, F>(&self, input: &[T], chunk_size: usize, f: F) -> Vec<R>
-    where
-        T: Sync,
-        R: Send,
-        F: Fn(&T) -> R + Sync,
-    {
-        assert!(
-            chunk_size > 0,
-            "stealpool: map_chunked needs a chunk_size of at least 1"
-        );
-        let result = map::try_map(&self.registry, input, Chunking::Fixed(chunk_size), |item| {
-            Ok::<R, Infallible>(f(item))
-        });
-        match result {
-            Ok(output) => output,
-            Err(never) => match never {},
-        }
-    }
-
-    /// Like [`map`](Self::map) for a fallible `f`: returns all results in
-    /// input order, or the first error seen.
-    ///
-    /// After an error, chunks not yet started are skipped (chunks already
-    /// running finish), and the results already produced are dropped.
-    ///
-    /// # Errors
-    ///
-    /// The first error `f` returned, in time (not necessarily the one of the
-    /// lowest index).
-    ///
-    /// # Panics
-    ///
-    /// As [`map`](Self::map) does if `f` panics; a panic wins over an error.
-    ///
-    /// ```
-    /// let pool = stealpool::Pool::new(2)?;
-    /// let parsed: Result<Vec<i32>, _> = pool.try_map(&["1", "2", "3"], |s| s.parse::<i32>());
-    /// assert_eq!(parsed.unwrap(), [1, 2, 3]);
-    /// let failed: Result<Vec<i32>, _> = pool.try_map(&["1", "x"], |s| s.parse::<i32>());
-    /// assert!(failed.is_err());
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn try_map<T, R, E, F>(&self, input: &[T], f: F) -> Result<Vec<R>, E>
-    where
-        T: Sync,
-        R: Send,
-        E: Send,
-        F: Fn(&T) -> Result<R, E> + Sync,
-    {
-        map::try_map(&self.registry, input, Chunking::Adaptive, f)
-    }
-
-    /// Like [`map`](Self::map), giving `f` a per-thread state made by `init`
-    /// (rayon's `map_init`): for buffers, decoders or resizers that are
-    /// costly to build and can be reused from item to item.
-    ///
-    /// `init` runs at most once per thread that takes part in the call (the
-    /// caller included), and only on threads that get some items. (A worker
-    /// that blocks inside `f` on this same pool may take up this call again
-    /// while waiting, and then makes a second state.) The states are dropped
-    /// on their threads when the call ends.
-    ///
-    /// # Panics
-    ///
-    /// As [`map`](Self::map) does if `init`, `f` or a state's drop panics.
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// let pool = stealpool::Pool::new(2)?;
-    /// let inits = AtomicUsize::new(0);
-    /// let lines: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
-    /// let lengths = pool.map_init(
-    ///     &lines,
-    ///     || {
-    ///         inits.fetch_add(1, Ordering::Relaxed);
-    ///         String::with_capacity(64) // a scratch buffer, reused
-    ///     },
-    ///     |buffer, line| {
-    ///         buffer.clear();
-    ///         buffer.push_str(line);
-    ///         buffer.len()
-    ///     },
-    /// );
-    /// assert_eq!(lengths[10], 7);
-    /// assert!(inits.into_inner() <= pool.threads());
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn map_init<T, S, R, I, F>(&self, input: &[T], init: I, f: F) -> Vec<R>
-    where
-        T: Sync,
-        R: Send,
-        I: Fn() -> S + Sync,
-        F: Fn(&mut S, &T) -> R + Sync,
-    {
-        let result = map::try_map_init(
-            &self.registry,
-            input,
-            Chunking::Adaptive,
-            init,
-            |state, item| Ok::<R, Infallible>(f(state, item)),
-        );
-        match result {
-            Ok(output) => output,
-            Err(never) => match never {},
-        }
-    }
-
-    /// Runs `f` on every item of `input` in parallel, with the adaptive
-    /// chunking of [`map`](Self::map).
-    ///
-    /// # Panics
-    ///
-    /// As [`map`](Self::map) does if `f` panics.
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicU64, Ordering};
-    /// let pool = stealpool::Pool::new(2)?;
-    /// let total = AtomicU64::new(0);
-    /// pool.for_each(&[1, 2, 3, 4], |x| {
-    ///     total.fetch_add(*x, Ordering::Relaxed);
-    /// });
-    /// assert_eq!(total.into_inner(), 10);
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn for_each<T, F>(&self, input: &[T], f: F)
-    where
-        T: Sync,
-        F: Fn(&T) + Sync,
-    {
-        map::for_each(&self.registry, input, Chunking::Adaptive, f);
+        let job = StackJob::new(f, Latch::new(Waiter::current_for(self.registry())));
+        // SAFETY: `job` stays in this frame until its latch is set: we wait
+        // for it right below, and waiting does not unwind.
+        self.registry().inject(unsafe { job.as_job_ref() });
+        job.latch.wait();
+        job.into_result().into_value()
     }
 }
 

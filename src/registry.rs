@@ -6,13 +6,13 @@
 //! setter on another pool can still wake it).
 
 use crate::builder::{HookFn, PoolBuilder};
-use crate::deque::{Injector, Stealer, Worker};
+use crate::deque::{Deque, Injector, Stealer};
 use crate::job::JobRef;
 use crate::sleep::Sleep;
 use crate::stats::{Stats, WorkerStats};
 use crate::sync::{fence, AtomicUsize, Ordering};
 use crate::sync::{thread, Arc, AtomicBool};
-use crate::worker::WorkerThread;
+use crate::worker_thread::WorkerThread;
 use crate::BuildError;
 use crossbeam_utils::CachePadded;
 
@@ -46,10 +46,10 @@ impl Registry {
         mut builder: PoolBuilder,
     ) -> Result<(Arc<Registry>, Vec<thread::JoinHandle<()>>), BuildError> {
         let threads = builder.resolved_threads()?;
-        let deques: Vec<Worker<JobRef>> = (0..threads).map(|_| Worker::new_lifo()).collect();
+        let deques: Vec<Deque<JobRef>> = (0..threads).map(|_| Deque::new_lifo()).collect();
         let registry = Arc::new(Registry {
             injector: Injector::new(),
-            stealers: deques.iter().map(Worker::stealer).collect(),
+            stealers: deques.iter().map(Deque::stealer).collect(),
             sleep: Sleep::new(threads),
             terminate: AtomicBool::new(false),
             closed: AtomicBool::new(false),

@@ -1,5 +1,5 @@
 //! The synchronization facade: every atomic, lock, condition variable, thread,
-//! park and cell that the engine uses comes from here.
+//! park and cell that the engine uses comes from here, and its clock.
 //!
 //! Normally these are the `std` primitives. Under `--cfg loom` they are loom's
 //! model-checked twins, and under `--cfg shuttle` shuttle's, so the loom models
@@ -87,6 +87,73 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// The engine's clock: `std`'s normally; under a model checker (loom,
+/// shuttle) a clock with no time in it, because a real reading would make a
+/// schedule impossible to replay.
+#[cfg(not(any(loom, shuttle)))]
+mod clock {
+    use std::time::Duration;
+
+    /// A reading of the monotonic clock.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Instant(std::time::Instant);
+
+    impl Instant {
+        #[inline]
+        pub(crate) fn now() -> Instant {
+            Instant(std::time::Instant::now())
+        }
+
+        /// The time since this reading.
+        #[inline]
+        pub(crate) fn elapsed(&self) -> Duration {
+            self.0.elapsed()
+        }
+
+        /// The time from `earlier` to this reading (zero if `earlier` is
+        /// later).
+        #[inline]
+        pub(crate) fn since(&self, earlier: Instant) -> Duration {
+            self.0.saturating_duration_since(earlier.0)
+        }
+    }
+}
+
+/// Under a model checker every reading is endlessly far from every other:
+/// each "has this long passed yet?" of the engine answers yes, so a map
+/// promotes after its first batch, every join that looks at the clock
+/// offers its `b`, and `imap` batches hold one item. That is the most
+/// concurrent behaviour, which is what the models are for.
+#[cfg(any(loom, shuttle))]
+mod clock {
+    use std::time::Duration;
+
+    /// A reading of a clock without time.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Instant;
+
+    impl Instant {
+        #[inline]
+        pub(crate) fn now() -> Instant {
+            Instant
+        }
+
+        /// Longer than any threshold.
+        #[inline]
+        pub(crate) fn elapsed(&self) -> Duration {
+            Duration::MAX
+        }
+
+        /// Longer than any threshold.
+        #[inline]
+        pub(crate) fn since(&self, _earlier: Instant) -> Duration {
+            Duration::MAX
+        }
+    }
+}
+
+pub(crate) use clock::Instant;
 
 /// The global pool's cell. Lazy initialization is not part of the scheduler's
 /// protocol, so it is `std`'s even under loom (which has no `OnceLock`).

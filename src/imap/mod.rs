@@ -19,11 +19,11 @@
 mod feed;
 
 use crate::job::JobResult;
+use crate::latch::Probe;
 use crate::latch::Waiter;
 use crate::panic::DropEach;
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
 use crate::task::Task;
-use crate::worker::Probe;
 use crate::Pool;
 use feed::{BatchOutput, Feed, Pulled};
 use std::fmt;
