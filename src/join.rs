@@ -19,7 +19,7 @@
 use crate::heartbeat::JoinFrame;
 use crate::job::{Body, JobRef, StackJob};
 use crate::latch::{Latch, Waiter};
-use crate::panic::{discard, drop_caught};
+use crate::panic::{discard, drop_caught, HeldAcrossUnwind};
 use crate::worker_thread::WorkerThread;
 use crate::Pool;
 use std::cell::Cell;
@@ -162,10 +162,14 @@ where
     };
     let ra = a();
     std::mem::forget(guard);
+    // If `b` panics, `a`'s result is dropped while that panic unwinds: the
+    // holder contains a panic of its drop, which would abort the process.
+    let ra = HeldAcrossUnwind::new(ra);
     if !joins.pop(&pending.head) {
         // Nobody ever knew about `b`: run it here.
         // SAFETY: not promoted, so `b` is still in the frame, read only here.
-        return (ra, unsafe { pending.take_b() }.run_inline(worker));
+        let rb = unsafe { pending.take_b() }.run_inline(worker);
+        return (ra.into_inner(), rb);
     }
     // The job must stay in the frame while a thief may hold a pointer to it:
     // wait on it in place, then move it out.
@@ -176,10 +180,12 @@ where
     // once.
     let job = unsafe { pending.take_job() };
     if taken_back {
-        return (ra, job.take_func().call());
+        let rb = job.take_func().call();
+        return (ra.into_inner(), rb);
     }
     // Stolen, and finished: `take_back` waited for its latch.
-    (ra, job.into_result().into_value())
+    let rb = job.into_result().into_value();
+    (ra.into_inner(), rb)
 }
 
 /// The id of a pending join's promoted job, as the deque holds it.

@@ -12,6 +12,7 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The payload of a panic.
@@ -65,6 +66,40 @@ pub(crate) fn report(what: &str, index: Option<usize>, panic: Panic) {
         None => eprintln!("stealpool: {what} panicked: {message}"),
     }
     discard(panic);
+}
+
+/// Holds a value while user code that may unwind runs (a join's `a` result
+/// while `b` runs). If that code unwinds, the unwinding drops the holder,
+/// which drops the value under `catch_unwind` and discards its panic: the
+/// panic already unwinding is the one re-raised, and a `Drop` that panics
+/// during it would abort the process. On the normal path
+/// [`into_inner`](Self::into_inner) takes the value back at no cost.
+pub(crate) struct HeldAcrossUnwind<T>(ManuallyDrop<T>);
+
+impl<T> HeldAcrossUnwind<T> {
+    #[inline(always)]
+    pub(crate) fn new(value: T) -> Self {
+        HeldAcrossUnwind(ManuallyDrop::new(value))
+    }
+
+    #[inline(always)]
+    pub(crate) fn into_inner(self) -> T {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped (it is a `ManuallyDrop`), so the
+        // value is taken out exactly once, here.
+        unsafe { ManuallyDrop::take(&mut this.0) }
+    }
+}
+
+impl<T> Drop for HeldAcrossUnwind<T> {
+    fn drop(&mut self) {
+        // SAFETY: `into_inner` forgets the holder, so this runs only for a
+        // holder whose value was never taken, once.
+        let value = unsafe { ManuallyDrop::take(&mut self.0) };
+        if let Some(panic) = drop_caught(value) {
+            discard(panic);
+        }
+    }
 }
 
 /// Aborts the process when dropped during unwinding: the engine's own code

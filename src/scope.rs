@@ -2,7 +2,7 @@
 
 use crate::job::HeapJob;
 use crate::latch::{Latch, Waiter};
-use crate::panic::Panic;
+use crate::panic::{discard, drop_caught, Panic};
 use crate::registry::Registry;
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
 use crate::Pool;
@@ -198,7 +198,14 @@ impl Pool {
         scope.all_done.wait();
         let first_panic = lock(&scope.panic).take();
         match (result, first_panic) {
-            (_, Some(panic)) => resume_unwind(panic),
+            (value, Some(panic)) => {
+                // Drop the body's value before re-raising, not while the
+                // panic unwinds (where a panicking `Drop` would abort).
+                if let Some(again) = drop_caught(value) {
+                    discard(again);
+                }
+                resume_unwind(panic)
+            }
             (Some(value), None) => value,
             (None, None) => unreachable!("a scope body panicked without a recorded panic"),
         }

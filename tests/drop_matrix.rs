@@ -440,6 +440,70 @@ fn join_a_panics_and_b_capture_panics_in_drop() {
     );
 }
 
+/// Task results and payloads that panic in `Drop`: joined, the result is
+/// returned (dropping it is the caller's business); detached, the worker
+/// drops the payload and contains its panic.
+#[test]
+fn task_results_and_payloads() {
+    matrix("task result joined", &[RESULT], |pool, ledger| {
+        let ledger = Arc::clone(ledger);
+        let bomb = pool.spawn(move || ledger.bomb(Some(RESULT))).join();
+        drop(bomb);
+    });
+    matrix("task payload detached", &[], |pool, ledger| {
+        for _ in 0..8 {
+            let ledger = Arc::clone(ledger);
+            drop(pool.spawn(move || {
+                spin_us(20);
+                panic_any(ledger.bomb(Some(F)))
+            }));
+        }
+    });
+}
+
+/// `a` returns a value that panics in `Drop` and `b` panics: `a`'s result
+/// is dropped while `b`'s panic unwinds, with its panic contained, on every
+/// path of the join (`b` run inline, taken back after a promotion, stolen).
+/// The same for a scope whose body returns such a value while a task
+/// panics. Before the fix: "panic in a destructor during cleanup", an abort.
+#[test]
+fn a_result_dropped_while_b_panics() {
+    matrix("join: a's result + b panic", &[F], |pool, ledger| {
+        for _ in 0..16 {
+            let (_a, _b): (Bomb, ()) = pool.join(
+                || ledger.bomb(Some(RESULT)),
+                || {
+                    spin_us(30);
+                    panic_any(custom(F))
+                },
+            );
+        }
+    });
+    matrix(
+        "in_worker join: a's result + b panic",
+        &[F],
+        |pool, ledger| {
+            pool.in_worker(|w| {
+                for _ in 0..16 {
+                    let (_a, _b): (Bomb, ()) = w.join(
+                        |_| {
+                            spin_us(200);
+                            ledger.bomb(Some(RESULT))
+                        },
+                        |_| panic_any(custom(F)),
+                    );
+                }
+            });
+        },
+    );
+    matrix("scope: body's value + task panic", &[F], |pool, ledger| {
+        let _value: Bomb = pool.scope(|s| {
+            s.spawn(|| panic_any(custom(F)));
+            ledger.bomb(Some(RESULT))
+        });
+    });
+}
+
 // ---- imap ----
 
 /// Inputs that panic in `Drop` (moved into `f` and dropped there, or
