@@ -376,6 +376,9 @@ fn the_checks_catch_wrong_answers_leaks_and_double_drops() {
             "got the handle of worker",
             [11, 12, 24, 25],
         ),
+        // Seeds 0 to 3 start with a `Map`, `MapChunked`, `TryMap` and
+        // `ForEach`.
+        (Sabotage::RunTwice, "item 0 ran 2 times", [0, 1, 2, 3]),
     ] {
         for seed in seeds {
             match run_seed(seed, &settings, &tally, sabotage) {

@@ -4,7 +4,7 @@
 //! left behind).
 
 use crate::common::{threads_named, unique_prefix};
-use crate::exec::{check, join_items, run_node, spawn_items, Ctx, Where};
+use crate::exec::{final_run_check, join_items, run_node, spawn_items, verify, Ctx, Where};
 use crate::gen::{DropMode, Orphan, Program};
 use crate::streams::{consume, start_imap};
 use crate::tally::Tally;
@@ -108,7 +108,19 @@ pub fn run_program(
         .iter()
         .map(|_| AtomicBool::new(false))
         .collect();
+    let runs = program
+        .nodes
+        .iter()
+        .map(|node| node.items.iter().map(|_| AtomicUsize::new(0)).collect())
+        .collect();
+    let called = program
+        .nodes
+        .iter()
+        .map(|_| AtomicBool::new(false))
+        .collect();
     let ctx = Arc::new(Ctx {
+        runs,
+        called,
         tokens,
         arrived,
         rendezvous_timeout,
@@ -164,6 +176,8 @@ pub fn run_program(
             SETTLE.as_secs()
         ));
     }
+    let run_problems = final_run_check(&ctx);
+    lock(&ctx.failures).extend(run_problems);
     let ctx = Arc::try_unwrap(ctx).map_err(|_| "the context is shared again".to_owned())?;
     let Ctx {
         prog,
@@ -211,7 +225,7 @@ pub fn run_program(
         Sabotage::DoubleDrop => {
             counters.dropped[What::Output as usize].fetch_add(1, Ordering::SeqCst)
         }
-        Sabotage::None | Sabotage::WrongAnswers | Sabotage::WrongIndex => 0,
+        Sabotage::None | Sabotage::WrongAnswers | Sabotage::WrongIndex | Sabotage::RunTwice => 0,
     };
     for (what, name) in WHATS.iter().enumerate() {
         let made = counters.made[what].load(Ordering::SeqCst);
@@ -274,10 +288,10 @@ fn run_orphan(ctx: &Arc<Ctx>, orphan: &Orphan, prefix: &str, hooks: &Arc<Hooks>)
             let _ = started.send(());
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 let result = join_items(&ctx, tasks_id, tasks);
-                check(&ctx, tasks_id, &result);
+                verify(&ctx, tasks_id, &result);
                 if let Some((id, stream)) = imap {
                     let result = consume(&ctx, id, stream);
-                    check(&ctx, id, &result);
+                    verify(&ctx, id, &result);
                 }
             }));
             if let Err(payload) = outcome {

@@ -40,6 +40,11 @@ pub struct Ctx {
     /// Per node: the last item of its rendezvous has started.
     pub arrived: Vec<AtomicBool>,
     pub rendezvous_timeout: Duration,
+    /// Per node, per item: how many times the item started running (see
+    /// [`check_runs`]).
+    pub runs: Vec<Vec<AtomicUsize>>,
+    /// Per node: the call was made.
+    pub called: Vec<AtomicBool>,
 }
 
 impl Ctx {
@@ -175,6 +180,7 @@ pub fn item_on(
     handle: Option<&Worker<'_>>,
 ) -> Result<Val, Injected> {
     check_thread(ctx, id, at);
+    count_run(ctx, id, i);
     let node = &ctx.prog.nodes[id];
     if node.rendezvous {
         rendezvous(ctx, id, i);
@@ -232,6 +238,90 @@ fn rendezvous(ctx: &Ctx, id: usize, i: usize) {
         }
         thread::sleep(Duration::from_micros(50));
     }
+}
+
+/// Counts a run of item `i` of node `id`. A second run of the same item
+/// fails at once: a job run twice (whose second result may overwrite the
+/// first, unseen by any value check) is a bug even when the answers match.
+fn count_run(ctx: &Ctx, id: usize, i: usize) {
+    let before = ctx.runs[id][i].fetch_add(1, Ordering::SeqCst);
+    if before > 0 {
+        ctx.fail(format!(
+            "#{id} ({:?}) item {i} ran {} times: an item must run at most once",
+            ctx.prog.nodes[id].kind,
+            before + 1
+        ));
+    }
+}
+
+/// Whether item `i` of node `id` must have run (exactly once) by the time
+/// its call returned, successfully (`ok`) or not. The items that need not
+/// have run (skipped after a failure, or past an `imap`'s `take`) must
+/// still have run at most once.
+fn must_have_run(ctx: &Ctx, id: usize, i: usize, ok: bool) -> bool {
+    let node = &ctx.prog.nodes[id];
+    match node.kind {
+        // Every task is joined (or detached, and then checked once the
+        // program is over, see `final_run_check`), whatever fails.
+        Kind::Spawn => !node.items[i].detach,
+        // Every task of a scope runs, whatever panics.
+        Kind::Scope => true,
+        Kind::Imap => ok && i < node.available().min(node.take.unwrap_or(usize::MAX)),
+        Kind::ImapUnordered => ok && node.take != Some(0) && i < node.available(),
+        _ => ok,
+    }
+}
+
+/// Checks how many times each item of node `id` ran, once the call
+/// returned (`ok`: successfully): exactly once if it must have run, at most
+/// once otherwise.
+pub fn check_runs(ctx: &Ctx, id: usize, ok: bool) {
+    let node = &ctx.prog.nodes[id];
+    for i in 0..node.items.len() {
+        let runs = ctx.runs[id][i].load(Ordering::SeqCst);
+        let must = must_have_run(ctx, id, i, ok);
+        if runs > 1 || (must && runs != 1) {
+            let outcome = if ok { "returned" } else { "failed" };
+            ctx.fail(format!(
+                "#{id} ({:?}) {outcome}, and item {i} ran {runs} times (expected {})",
+                node.kind,
+                if must { "exactly once" } else { "at most once" }
+            ));
+        }
+    }
+}
+
+/// Checks a call's outcome and how often its items ran.
+pub fn verify(ctx: &Ctx, id: usize, result: &Result<u64, Raised>) {
+    check(ctx, id, result);
+    check_runs(ctx, id, result.is_ok());
+}
+
+/// The run counts once the whole program is over (every detached task has
+/// run): every item of a spawned call (detached ones too) and of a scope
+/// ran exactly once, every other item at most once, and no item of a call
+/// never made ran at all. Returns the problems.
+pub fn final_run_check(ctx: &Ctx) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (id, node) in ctx.prog.nodes.iter().enumerate() {
+        let called = ctx.called[id].load(Ordering::SeqCst);
+        for i in 0..node.items.len() {
+            let runs = ctx.runs[id][i].load(Ordering::SeqCst);
+            let (ok, expected) = match node.kind {
+                _ if !called => (runs == 0, "never (its call was not made)"),
+                Kind::Spawn | Kind::Scope => (runs == 1, "exactly once"),
+                _ => (runs <= 1, "at most once"),
+            };
+            if !ok {
+                problems.push(format!(
+                    "#{id} ({:?}) item {i} ran {runs} times by the end of the program, \
+                     expected {expected}",
+                    node.kind
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// [`item`], with an error turned into a panic (as any call but `try_map`
@@ -322,6 +412,7 @@ pub fn run_node(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
 /// `via_handle` node joins on.
 fn run_node_on(ctx: &Arc<Ctx>, id: usize, handle: Option<&Worker<'_>>) -> Result<u64, Raised> {
     let node = &ctx.prog.nodes[id];
+    ctx.called[id].store(true, Ordering::SeqCst);
     let tally = &ctx.tally;
     bump(&tally.calls[KINDS.iter().position(|&k| k == node.kind).expect("a kind")]);
     if node.depth > 0 {
@@ -358,7 +449,7 @@ fn run_node_on(ctx: &Arc<Ctx>, id: usize, handle: Option<&Worker<'_>>) -> Result
         }
         Kind::InWorker | Kind::WorkerJoin => workers::run(ctx, id, handle),
     };
-    check(ctx, id, &result);
+    verify(ctx, id, &result);
     result
 }
 
@@ -369,14 +460,27 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
         .map(|i| ctx.val(i as u64, What::Input))
         .collect();
     let at = Where::PoolOrCaller(thread::current().id());
-    let run = |x: &Val| item_or_panic(ctx, id, x.v as usize, at);
+    // Sabotage: item 0 runs twice, its first result thrown away.
+    let twice = |x: &Val| {
+        if ctx.sabotage == Sabotage::RunTwice && x.v == 0 {
+            drop(item(ctx, id, 0, at));
+        }
+    };
+    let run = |x: &Val| {
+        twice(x);
+        item_or_panic(ctx, id, x.v as usize, at)
+    };
     match node.kind {
         Kind::Map => catch(|| pool.map(&inputs, run)).map(|out| outputs(ctx, id, out)),
         Kind::MapChunked => {
             catch(|| pool.map_chunked(&inputs, node.chunk, run)).map(|out| outputs(ctx, id, out))
         }
         Kind::TryMap => {
-            match catch(|| pool.try_map(&inputs, |x| item(ctx, id, x.v as usize, at))) {
+            let f = |x: &Val| {
+                twice(x);
+                item(ctx, id, x.v as usize, at)
+            };
+            match catch(|| pool.try_map(&inputs, f)) {
                 Ok(Ok(out)) => Ok(outputs(ctx, id, out)),
                 Ok(Err(error)) => Err(Raised::Error(error)),
                 Err(panic) => Err(panic),
@@ -470,6 +574,7 @@ fn scope(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
 /// are dropped at once.
 pub fn spawn_items(ctx: &Arc<Ctx>, pool: &Pool, id: usize) -> Vec<Option<Task<Val>>> {
     let node = &ctx.prog.nodes[id];
+    ctx.called[id].store(true, Ordering::SeqCst);
     (0..node.items.len())
         .map(|i| {
             let shared = Arc::clone(ctx);

@@ -40,6 +40,7 @@ pub type Stream = Box<dyn Iterator<Item = Val> + Send>;
 /// Starts the `imap` of node `id` on `pool`.
 pub fn start_imap(ctx: &Arc<Ctx>, pool: &Pool, id: usize, at: Where) -> Stream {
     let node = &ctx.prog.nodes[id];
+    ctx.called[id].store(true, std::sync::atomic::Ordering::SeqCst);
     let input = Input {
         items: (0..node.available())
             .map(|i| Val::new(&ctx.counters, i as u64, What::Input))

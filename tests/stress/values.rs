@@ -140,4 +140,8 @@ pub enum Sabotage {
     DoubleDrop,
     /// Every worker handle is checked against a wrong worker index.
     WrongIndex,
+    /// Item 0 of every call of the map family runs twice, the second result
+    /// replacing the first (what a claim that overlaps the previous one
+    /// does): the answers stay right.
+    RunTwice,
 }
