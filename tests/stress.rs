@@ -379,6 +379,13 @@ fn the_checks_catch_wrong_answers_leaks_and_double_drops() {
         // Seeds 0 to 3 start with a `Map`, `MapChunked`, `TryMap` and
         // `ForEach`.
         (Sabotage::RunTwice, "item 0 ran 2 times", [0, 1, 2, 3]),
+        // Seeds 28, 67, 106 and 145 start with a `TryMap` whose item
+        // panics.
+        (
+            Sabotage::PanicLost,
+            "a panic wins over an error",
+            [28, 67, 106, 145],
+        ),
     ] {
         for seed in seeds {
             match run_seed(seed, &settings, &tally, sabotage) {

@@ -225,7 +225,11 @@ pub fn run_program(
         Sabotage::DoubleDrop => {
             counters.dropped[What::Output as usize].fetch_add(1, Ordering::SeqCst)
         }
-        Sabotage::None | Sabotage::WrongAnswers | Sabotage::WrongIndex | Sabotage::RunTwice => 0,
+        Sabotage::None
+        | Sabotage::WrongAnswers
+        | Sabotage::WrongIndex
+        | Sabotage::RunTwice
+        | Sabotage::PanicLost => 0,
     };
     for (what, name) in WHATS.iter().enumerate() {
         let made = counters.made[what].load(Ordering::SeqCst);

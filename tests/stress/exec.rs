@@ -66,7 +66,7 @@ impl Ctx {
         Val::new(&self.counters, v, what)
     }
 
-    fn injected(&self, code: u64) -> Injected {
+    pub fn injected(&self, code: u64) -> Injected {
         Injected::new(&self.counters, code)
     }
 }
@@ -460,6 +460,12 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
         .map(|i| ctx.val(i as u64, What::Input))
         .collect();
     let at = Where::PoolOrCaller(thread::current().id());
+    // The panics that unwound out of `f` (or `init`) in this call.
+    let panicked: Mutex<Vec<Result<u64, String>>> = Mutex::new(Vec::new());
+    let watch = |payload: Box<dyn Any + Send>| -> Box<dyn Any + Send> {
+        lock(&panicked).push(decode(&*payload));
+        payload
+    };
     // Sabotage: item 0 runs twice, its first result thrown away.
     let twice = |x: &Val| {
         if ctx.sabotage == Sabotage::RunTwice && x.v == 0 {
@@ -468,9 +474,12 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
     };
     let run = |x: &Val| {
         twice(x);
-        item_or_panic(ctx, id, x.v as usize, at)
+        catch(|| item_or_panic(ctx, id, x.v as usize, at)).unwrap_or_else(|raised| match raised {
+            Raised::Panic(payload) => resume_unwind(watch(payload)),
+            Raised::Error(_) => unreachable!("catch raises no errors"),
+        })
     };
-    match node.kind {
+    let result = match node.kind {
         Kind::Map => catch(|| pool.map(&inputs, run)).map(|out| outputs(ctx, id, out)),
         Kind::MapChunked => {
             catch(|| pool.map_chunked(&inputs, node.chunk, run)).map(|out| outputs(ctx, id, out))
@@ -478,7 +487,22 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
         Kind::TryMap => {
             let f = |x: &Val| {
                 twice(x);
-                item(ctx, id, x.v as usize, at)
+                match catch(|| item(ctx, id, x.v as usize, at)) {
+                    Ok(result) => result,
+                    Err(Raised::Panic(payload)) => {
+                        let payload = watch(payload);
+                        // Sabotage: the panic is turned into an error, as an
+                        // engine that let an error win over a panic would.
+                        match decode(&*payload) {
+                            Ok(code) if ctx.sabotage == Sabotage::PanicLost => {
+                                drop(payload);
+                                Err(ctx.injected(code))
+                            }
+                            _ => resume_unwind(payload),
+                        }
+                    }
+                    Err(Raised::Error(_)) => unreachable!("catch raises no errors"),
+                }
             };
             match catch(|| pool.try_map(&inputs, f)) {
                 Ok(Ok(out)) => Ok(outputs(ctx, id, out)),
@@ -501,7 +525,10 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
             pool.map_init(
                 &inputs,
                 || match node.init_fault {
-                    Some(fault) => raise(ctx, fault),
+                    Some(fault) => match catch(|| raise(ctx, fault)) {
+                        Err(Raised::Panic(payload)) => resume_unwind(watch(payload)),
+                        _ => unreachable!("raise panics"),
+                    },
                     None => State::new(&ctx.counters),
                 },
                 |state, x| {
@@ -514,6 +541,45 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
         })
         .map(|out| outputs(ctx, id, out)),
         _ => unreachable!("not of the map family"),
+    };
+    check_first_panic(ctx, id, &result, &lock(&panicked));
+    result
+}
+
+/// A call of the map family in which `f` (or `init`) panicked must re-raise
+/// one of those panics: a panic wins over an error (`try_map`), and the
+/// call's own panic over any other.
+fn check_first_panic(
+    ctx: &Ctx,
+    id: usize,
+    result: &Result<u64, Raised>,
+    panicked: &[Result<u64, String>],
+) {
+    let codes: Vec<u64> = panicked
+        .iter()
+        .filter_map(|c| c.as_ref().ok().copied())
+        .collect();
+    if panicked.is_empty() {
+        return;
+    }
+    let kind = ctx.prog.nodes[id].kind;
+    match result {
+        Ok(_) => ctx.fail(format!(
+            "#{id} ({kind:?}) returned, though f panicked in it with {codes:?}"
+        )),
+        Err(Raised::Error(error)) => ctx.fail(format!(
+            "#{id} ({kind:?}) returned the error {}, though f panicked in this call with \
+             {codes:?}: a panic wins over an error",
+            error.code
+        )),
+        Err(raised @ Raised::Panic(_)) => match raised.code() {
+            Ok(code) if !codes.contains(&code) => ctx.fail(format!(
+                "#{id} ({kind:?}) raised fault {code}, but the panics of f in this call were \
+                 {codes:?}"
+            )),
+            // A failed check is reported by itself.
+            _ => {}
+        },
     }
 }
 

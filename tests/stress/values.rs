@@ -144,4 +144,7 @@ pub enum Sabotage {
     /// replacing the first (what a claim that overlaps the previous one
     /// does): the answers stay right.
     RunTwice,
+    /// A panic of `try_map`'s `f` is turned into an error (what an engine
+    /// that let an error win over a panic would return).
+    PanicLost,
 }
