@@ -233,6 +233,9 @@ pub fn with_capture(
     let bomb = capture.bomb();
     match catch(body) {
         Ok(value) => match dispose_caught(capture) {
+            None if bomb.is_some() && !ctx.counters.defused.load(Ordering::SeqCst) => ctx.fail(
+                format!("#{id} item {i}'s capture did not panic in its drop"),
+            ),
             None => value,
             Some(payload) => {
                 if bomb.is_some() && decode(&*payload).ok() != bomb {
@@ -618,7 +621,7 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
     // Sabotage: item 0 runs twice, its first result thrown away.
     let twice = |x: &Val| {
         if ctx.sabotage == Sabotage::RunTwice && x.v == 0 {
-            drop(item(ctx, id, 0, at));
+            let _ = dispose(item(ctx, id, 0, at));
         }
     };
     let run = |x: &Val| {
