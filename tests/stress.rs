@@ -5,21 +5,33 @@
 //! `apply`, `spawn` + `Task::join`, `join`, `scope` + `Scope::spawn`, `imap`,
 //! `imap_unordered`, `in_worker` and `Worker::join` calls (the latter through
 //! `in_worker`, or on the handle an item was given, passed down), nested
-//! inside each other's items at random depths and across pools; panics (with `String` and struct payloads) and
-//! errors injected in items, in `imap` inputs, in `map_init`'s `init` and in
-//! `scope` bodies; the calls made from up to 8 plain threads at once and
-//! from inside workers; and pools dropped (from the driver, from a third
-//! thread, or from one of their own workers) while another thread still holds
-//! their `Task`s and an `Imap`.
+//! inside each other's items at random depths and across pools; panics (with
+//! `String` and struct payloads) and errors injected in items, in `imap`
+//! inputs, in `map_init`'s `init` and in `scope` bodies; values whose `Drop`
+//! panics: `map_init` states, results (of the map family, `apply`, the
+//! joins, `in_worker`, tasks, `imap`), struct panic payloads, values captured
+//! by the closures of `spawn`, `scope`, `apply` and the joins, and `imap`
+//! inputs; the calls made from up to 8 plain threads at once and from inside
+//! workers; and pools dropped (from the driver, from a third thread, or from
+//! one of their own workers) while another thread still holds their `Task`s
+//! and an `Imap`.
 //!
 //! Every program (`stress/driver.rs`, `stress/exec.rs`) checks that every
 //! call, at every depth, returns its sequential answer or re-raises one of
-//! the faults that may win, with its payload; that every input, result,
-//! state, error and payload is dropped exactly once; that every item runs
-//! where it may and sees the thread-local its worker's `on_thread_start` set;
-//! that every worker handle names the thread it is used on;
-//! that every worker's hooks ran and no thread is left behind; and, by a
-//! watchdog, that nothing hangs.
+//! the faults that may win, with its payload (a map-family call in which `f`
+//! panicked re-raises one of the panics `f` actually raised: a panic wins
+//! over `try_map`'s error and over a result's drop); that every input,
+//! result, state, error, payload and capture is dropped exactly once, and
+//! that every value whose drop panics that the test gets back panics with
+//! its own code when the test drops it (one at a time, under
+//! `catch_unwind`: a `Vec` of two such values aborts when dropped, by Rust's
+//! own rule, and the test never drops one while its thread unwinds); that
+//! no item runs twice, and every item that must run (every item of a call
+//! that returned, every task) ran exactly once; that every item runs where
+//! it may and sees the thread-local its worker's `on_thread_start` set; that
+//! every worker handle names the thread it is used on; that every worker's
+//! hooks ran and no thread is left behind; and, by a watchdog, that nothing
+//! hangs.
 //!
 //! Environment:
 //! - `STEALPOOL_STRESS_SEED=<seed>` replays exactly the program of that seed
@@ -355,8 +367,9 @@ fn random_programs_match_their_sequential_answers() {
 }
 
 /// The checks are not vacuous: the same kind of programs, checked against
-/// wrong answers or wrong worker indices, or with one result leaked or one
-/// drop counted twice, are reported as failures.
+/// wrong answers or wrong worker indices, with one result leaked or one
+/// drop counted twice, with an item of each map call run twice, or with a
+/// panic of `try_map`'s `f` turned into an error, are reported as failures.
 #[test]
 fn the_checks_catch_wrong_answers_leaks_and_double_drops() {
     quiet_injected_panics();
@@ -375,6 +388,17 @@ fn the_checks_catch_wrong_answers_leaks_and_double_drops() {
             Sabotage::WrongIndex,
             "got the handle of worker",
             [11, 12, 24, 25],
+        ),
+        // Seeds 0 to 3 start with a `Map`, `MapChunked`, `TryMap` and
+        // `ForEach`.
+        (Sabotage::RunTwice, "item 0 ran 2 times", [0, 1, 2, 3]),
+        // Seeds 28, 67, 106 and 145 start with a `TryMap` whose item
+        // panics. (The lost panic's error may itself lose to the panic of a
+        // result's drop.)
+        (
+            Sabotage::PanicLost,
+            "though f panicked in this call",
+            [28, 67, 106, 145],
         ),
     ] {
         for seed in seeds {

@@ -6,8 +6,15 @@ use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 
 /// The expected outcome of item `i` of `node`.
+///
+/// An input whose drop panics is dropped by `f` before the item runs; a
+/// captured value whose drop panics fails the item once it has returned
+/// (and is dropped quietly if the item fails: see `exec::with_capture`).
 pub fn item_expect(nodes: &[Node], node: &Node, i: usize, memo: &mut [Option<Expect>]) -> Expect {
     let item = &node.items[i];
+    if let Some(bomb) = item.input_bomb {
+        return Expect::Fail(BTreeSet::from([bomb.code]));
+    }
     let child = match item.child {
         Some(child) => match expect(nodes, child, memo) {
             Expect::Ok(value) => value,
@@ -15,10 +22,51 @@ pub fn item_expect(nodes: &[Node], node: &Node, i: usize, memo: &mut [Option<Exp
         },
         None => 0,
     };
-    match item.fault {
+    match item.fault.or(item.capture_bomb) {
         Some(fault) => Expect::Fail(BTreeSet::from([fault.code])),
         None => Expect::Ok(item_value(node, i, child)),
     }
+}
+
+/// The codes item `i` of node `id` may fail with (none if it succeeds).
+pub fn item_failures(program: &Program, id: usize, i: usize) -> BTreeSet<u64> {
+    let node = &program.nodes[id];
+    let item = &node.items[i];
+    if let Some(bomb) = item.input_bomb {
+        return BTreeSet::from([bomb.code]);
+    }
+    if let Some(Expect::Fail(codes)) = item.child.map(|child| &program.expect[child]) {
+        return codes.clone();
+    }
+    item.fault
+        .or(item.capture_bomb)
+        .map(|fault| fault.code)
+        .into_iter()
+        .collect()
+}
+
+/// The codes a value left from item `i` of node `id` may panic with when
+/// dropped: its result's, or (if it failed) the code after its payload's,
+/// if that payload panics in its drop.
+pub fn item_drop_codes(program: &Program, id: usize, i: usize) -> BTreeSet<u64> {
+    let mut codes: BTreeSet<u64> = item_failures(program, id, i)
+        .into_iter()
+        .filter(|code| program.payload_bombs.contains(code))
+        .map(|code| code + 1)
+        .collect();
+    codes.extend(program.nodes[id].items[i].result_bomb.map(|f| f.code));
+    codes
+}
+
+/// The codes the drop of node `id`'s `imap` iterator may panic with: those
+/// of the results and payloads it still holds, and of the input's payload.
+pub fn stream_drop_codes(program: &Program, id: usize) -> BTreeSet<u64> {
+    let node = &program.nodes[id];
+    let mut codes: BTreeSet<u64> = (0..node.items.len())
+        .flat_map(|i| item_drop_codes(program, id, i))
+        .collect();
+    codes.extend(node.input_fault.and_then(|(_, f)| f.payload_drop_code()));
+    codes
 }
 
 /// The sequential answer of node `id`.
@@ -55,10 +103,27 @@ pub fn expect(nodes: &[Node], id: usize, memo: &mut [Option<Expect>]) -> Expect 
         }
     };
     let answer = match node.kind {
-        Kind::Map | Kind::MapChunked | Kind::TryMap | Kind::ForEach => union(0..len, None),
-        // Every call of `init` panics, so no item runs.
+        Kind::Map | Kind::MapChunked | Kind::ForEach => union(0..len, None),
+        // A failed call drops the results it made, one at a time, and
+        // raises the first panic of their drops unless `f` panicked: with
+        // an error, one of them may come instead.
+        Kind::TryMap => match union(0..len, None) {
+            Expect::Fail(mut codes) => {
+                codes.extend(
+                    node.items
+                        .iter()
+                        .filter_map(|it| it.result_bomb.map(|f| f.code)),
+                );
+                Expect::Fail(codes)
+            }
+            answer => answer,
+        },
+        // Every call of `init` panics, so no item runs; otherwise at least
+        // one state is made, whose drop's panic is the call's if it comes
+        // first.
         Kind::MapInit => match node.init_fault {
             Some(fault) if len > 0 => Expect::Fail(BTreeSet::from([fault.code])),
+            _ if len > 0 => union(0..len, node.state_bomb),
             _ => union(0..len, None),
         },
         // Every task runs, whatever panics; the body panics after spawning.
@@ -117,17 +182,38 @@ impl fmt::Display for Program {
                 if let Some(child) = item.child {
                     write!(line, " [{i}]->#{child}")?;
                 }
-                if let Some(fault) = item.fault {
+                for fault in [
+                    item.fault,
+                    item.result_bomb,
+                    item.capture_bomb,
+                    item.input_bomb,
+                ]
+                .into_iter()
+                .flatten()
+                {
                     write!(line, " [{i}]!{:?}/{}", fault.site, fault.code)?;
+                    if fault.payload_bomb {
+                        write!(line, "+drop/{}", fault.code + 1)?;
+                    }
                 }
             }
-            for (name, fault) in [("init", node.init_fault), ("body", node.body_fault)] {
+            for (name, fault) in [
+                ("init", node.init_fault),
+                ("body", node.body_fault),
+                ("state-drop", node.state_bomb),
+            ] {
                 if let Some(fault) = fault {
                     write!(line, " {name}!{}", fault.code)?;
+                    if fault.payload_bomb {
+                        write!(line, "+drop/{}", fault.code + 1)?;
+                    }
                 }
             }
             if let Some((at, fault)) = node.input_fault {
                 write!(line, " input[{at}]!{}", fault.code)?;
+                if fault.payload_bomb {
+                    write!(line, "+drop/{}", fault.code + 1)?;
+                }
             }
             if node.kind == Kind::MapChunked {
                 write!(line, " chunk {}", node.chunk)?;

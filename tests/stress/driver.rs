@@ -4,8 +4,10 @@
 //! left behind).
 
 use crate::common::{threads_named, unique_prefix};
-use crate::exec::{check, join_items, run_node, spawn_items, Ctx, Where};
-use crate::gen::{DropMode, Orphan, Program};
+use crate::exec::{
+    dispose, dispose_raised, final_run_check, join_items, run_node, spawn_items, verify, Ctx, Where,
+};
+use crate::gen::{DropMode, Orphan, Program, Site, SITES};
 use crate::streams::{consume, start_imap};
 use crate::tally::Tally;
 use crate::values::{lock, CheckFailed, Counters, Sabotage, What, WHATS, WORKER};
@@ -81,6 +83,8 @@ fn record_escape(ctx: &Ctx, payload: Box<dyn std::any::Any + Send>, place: &str)
             crate::common::panic_message(&*payload)
         ));
     }
+    // It may be a payload whose drop panics.
+    let _ = dispose(payload);
 }
 
 /// Runs `program` and checks it. `Err` holds the report of what went wrong.
@@ -108,7 +112,19 @@ pub fn run_program(
         .iter()
         .map(|_| AtomicBool::new(false))
         .collect();
+    let runs = program
+        .nodes
+        .iter()
+        .map(|node| node.items.iter().map(|_| AtomicUsize::new(0)).collect())
+        .collect();
+    let called = program
+        .nodes
+        .iter()
+        .map(|_| AtomicBool::new(false))
+        .collect();
     let ctx = Arc::new(Ctx {
+        runs,
+        called,
         tokens,
         arrived,
         rendezvous_timeout,
@@ -132,10 +148,10 @@ pub fn run_program(
                 .spawn(move || {
                     barrier.wait();
                     for root in roots {
-                        if let Err(payload) =
-                            catch_unwind(AssertUnwindSafe(|| run_node(&ctx, root)))
-                        {
-                            record_escape(&ctx, payload, "a caller thread");
+                        match catch_unwind(AssertUnwindSafe(|| run_node(&ctx, root))) {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(raised)) => dispose_raised(&ctx, root, raised),
+                            Err(payload) => record_escape(&ctx, payload, "a caller thread"),
                         }
                     }
                 })
@@ -164,6 +180,8 @@ pub fn run_program(
             SETTLE.as_secs()
         ));
     }
+    let run_problems = final_run_check(&ctx);
+    lock(&ctx.failures).extend(run_problems);
     let ctx = Arc::try_unwrap(ctx).map_err(|_| "the context is shared again".to_owned())?;
     let Ctx {
         prog,
@@ -211,7 +229,11 @@ pub fn run_program(
         Sabotage::DoubleDrop => {
             counters.dropped[What::Output as usize].fetch_add(1, Ordering::SeqCst)
         }
-        Sabotage::None | Sabotage::WrongAnswers | Sabotage::WrongIndex => 0,
+        Sabotage::None
+        | Sabotage::WrongAnswers
+        | Sabotage::WrongIndex
+        | Sabotage::RunTwice
+        | Sabotage::PanicLost => 0,
     };
     for (what, name) in WHATS.iter().enumerate() {
         let made = counters.made[what].load(Ordering::SeqCst);
@@ -219,6 +241,25 @@ pub fn run_program(
         if made != dropped {
             problems.push(format!("{made} {name} values made, {dropped} dropped"));
         }
+        // The drops that panicked, tallied by their site.
+        let site = [
+            Site::InputDrop,
+            Site::ResultDrop,
+            Site::StateDrop,
+            Site::PayloadDrop,
+            Site::CaptureDrop,
+        ][what];
+        let site = SITES.iter().position(|&s| s == site).expect("a site");
+        for form in 0..2 {
+            tally.raised[site][form].fetch_add(
+                counters.fired[what][form].load(Ordering::SeqCst),
+                Ordering::Relaxed,
+            );
+        }
+        tally.engine_drops[what].fetch_add(
+            counters.fired_by_engine[what].load(Ordering::SeqCst),
+            Ordering::Relaxed,
+        );
     }
     if !settle(|| threads_named(&prefix).is_empty()) {
         problems.push(format!("threads left behind: {:?}", threads_named(&prefix)));
@@ -274,10 +315,16 @@ fn run_orphan(ctx: &Arc<Ctx>, orphan: &Orphan, prefix: &str, hooks: &Arc<Hooks>)
             let _ = started.send(());
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 let result = join_items(&ctx, tasks_id, tasks);
-                check(&ctx, tasks_id, &result);
+                verify(&ctx, tasks_id, &result);
+                if let Err(raised) = result {
+                    dispose_raised(&ctx, tasks_id, raised);
+                }
                 if let Some((id, stream)) = imap {
                     let result = consume(&ctx, id, stream);
-                    check(&ctx, id, &result);
+                    verify(&ctx, id, &result);
+                    if let Err(raised) = result {
+                        dispose_raised(&ctx, id, raised);
+                    }
                 }
             }));
             if let Err(payload) = outcome {

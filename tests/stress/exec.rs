@@ -3,20 +3,27 @@
 //!
 //! A call's items make their nested call first, then spin, then fire their
 //! fault. Every value that crosses the pool (inputs, results, `map_init`
-//! states, `Injected` payloads and errors) is `Counted`, so that the driver
-//! can check that each was dropped exactly once.
+//! states, `Injected` payloads and errors, closure captures) is `Counted`,
+//! so that the driver can check that each was dropped exactly once; some
+//! are armed to panic in their drop. The test drops the values it gets back
+//! one at a time, under `catch_unwind` ([`dispose`]), checking that each
+//! armed one panics with its own code, and never lets an armed value be
+//! dropped while its thread unwinds (Rust would abort: that is Rust's rule,
+//! not the engine's).
 
+use crate::answers::item_drop_codes;
 use crate::common::{panic_message, spin};
 use crate::gen::{
     fold_term, item_value, Expect, Fault, Kind, Program, Site, KINDS, ORPHAN_POOL, SITES,
 };
 use crate::streams::{consume, start_imap};
 use crate::tally::{bump, Tally};
-use crate::values::{lock, CheckFailed, Counters, Injected, Sabotage, State, Val, What};
-use crate::values::{MARKER, WORKER};
+use crate::values::{disposing, lock, CheckFailed, Counters, Injected, Sabotage, State, Val, What};
+use crate::values::{Capture, MARKER, WORKER};
 use crate::workers;
 use std::any::Any;
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::panic::{catch_unwind, panic_any, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,11 +47,18 @@ pub struct Ctx {
     /// Per node: the last item of its rendezvous has started.
     pub arrived: Vec<AtomicBool>,
     pub rendezvous_timeout: Duration,
+    /// Per node, per item: how many times the item started running (see
+    /// [`check_runs`]).
+    pub runs: Vec<Vec<AtomicUsize>>,
+    /// Per node: the call was made.
+    pub called: Vec<AtomicBool>,
 }
 
 impl Ctx {
-    /// Records a failed check and panics with it.
+    /// Records a failed check and panics with it. From then on no value's
+    /// drop panics: the check's panic may unwind through armed values.
     pub fn fail(&self, message: String) -> ! {
+        self.counters.defused.store(true, Ordering::SeqCst);
         lock(&self.failures).push(message.clone());
         panic_any(CheckFailed(message))
     }
@@ -61,7 +75,7 @@ impl Ctx {
         Val::new(&self.counters, v, what)
     }
 
-    fn injected(&self, code: u64) -> Injected {
+    pub fn injected(&self, code: u64) -> Injected {
         Injected::new(&self.counters, code)
     }
 }
@@ -73,7 +87,7 @@ pub enum Raised {
 }
 
 /// The code of a payload, or what it is instead.
-fn decode(payload: &(dyn Any + Send)) -> Result<u64, String> {
+pub fn decode(payload: &(dyn Any + Send)) -> Result<u64, String> {
     if let Some(injected) = payload.downcast_ref::<Injected>() {
         return match injected.code % 2 {
             0 => Ok(injected.code),
@@ -118,7 +132,128 @@ pub fn raise(ctx: &Ctx, fault: Fault) -> ! {
     if fault.is_string() {
         panic_any(format!("{MARKER}{}", fault.code))
     } else {
-        panic_any(ctx.injected(fault.code))
+        panic_any(Injected::armed(
+            &ctx.counters,
+            fault.code,
+            fault.payload_drop_code(),
+        ))
+    }
+}
+
+/// Drops `value` as the test's own code, under `catch_unwind`; returns the
+/// payload of its drop's panic.
+pub fn dispose_caught<T>(value: T) -> Option<Box<dyn Any + Send>> {
+    disposing(|| catch_unwind(AssertUnwindSafe(move || drop(value))).err())
+}
+
+/// Drops `value` (see [`dispose_caught`]); returns the code of its drop's
+/// panic, if it panicked (the payload, a plain one, is dropped here).
+pub fn dispose<T>(value: T) -> Option<Result<u64, String>> {
+    dispose_caught(value).map(|payload| decode(&*payload))
+}
+
+/// Drops `value`, whose drop must panic with `bomb` (or not at all if
+/// `None`), as its own `bomb()` said before the drop.
+pub fn dispose_armed<T>(ctx: &Ctx, what: impl FnOnce() -> String, value: T, bomb: Option<u64>) {
+    let got = dispose(value);
+    if ctx.counters.defused.load(Ordering::SeqCst) {
+        return;
+    }
+    match (bomb, got) {
+        (None, None) => {}
+        (Some(want), Some(Ok(code))) if want == code => {}
+        (want, got) => ctx.fail(format!(
+            "{}: its drop panicked with {got:?}, expected {want:?}",
+            what()
+        )),
+    }
+}
+
+/// Drops a result of item `i` of `id` that the test got back.
+pub fn dispose_val(ctx: &Ctx, id: usize, i: usize, value: Val) {
+    let bomb = value.bomb();
+    dispose_armed(ctx, || format!("#{id} item {i}'s result"), value, bomb);
+}
+
+/// Drops a failure of node `id` that reached the test.
+pub fn dispose_raised(ctx: &Ctx, id: usize, raised: Raised) {
+    match raised {
+        Raised::Panic(payload) => {
+            let bomb = payload.downcast_ref::<Injected>().and_then(Injected::bomb);
+            dispose_armed(ctx, || format!("#{id}'s panic payload"), payload, bomb);
+        }
+        Raised::Error(error) => {
+            let bomb = error.bomb();
+            dispose_armed(ctx, || format!("#{id}'s error"), error, bomb);
+        }
+    }
+}
+
+/// Drops what the engine may still hold of node `id` (an `imap` iterator,
+/// a detached task): its drop may panic only with one of `allowed`.
+pub fn dispose_held<T>(ctx: &Ctx, what: &str, id: usize, value: T, allowed: &BTreeSet<u64>) {
+    let got = dispose(value);
+    if ctx.counters.defused.load(Ordering::SeqCst) {
+        return;
+    }
+    match got {
+        None => {}
+        Some(Ok(code)) if allowed.contains(&code) => bump(&ctx.tally.held_drop_panics),
+        Some(got) => ctx.fail(format!(
+            "#{id} ({:?}): dropping {what} panicked with {got:?}, expected none or one of \
+             {allowed:?}",
+            ctx.prog.nodes[id].kind
+        )),
+    }
+}
+
+/// The value that the closure running item `i` of `id` captures, if that
+/// one panics in its drop.
+pub fn capture(ctx: &Ctx, id: usize, i: usize) -> Option<Capture> {
+    let bomb = ctx.prog.nodes[id].items[i].capture_bomb?;
+    Some(Capture::new(&ctx.counters, bomb.code))
+}
+
+/// The body of a closure that owns `capture` and runs item `i` of `id`
+/// (`body`): the capture is dropped once the item has returned, and its
+/// panic is then the closure's (the item's result is dropped first, by the
+/// test); if the item panics, the capture is dropped first, under
+/// `catch_unwind`, then the item's panic goes on: a value whose drop panics
+/// must not be dropped while its own thread unwinds.
+pub fn with_capture(
+    ctx: &Ctx,
+    id: usize,
+    i: usize,
+    capture: Option<Capture>,
+    body: impl FnOnce() -> Val,
+) -> Val {
+    let Some(capture) = capture else {
+        return body();
+    };
+    let bomb = capture.bomb();
+    match catch(body) {
+        Ok(value) => match dispose_caught(capture) {
+            None if bomb.is_some() && !ctx.counters.defused.load(Ordering::SeqCst) => ctx.fail(
+                format!("#{id} item {i}'s capture did not panic in its drop"),
+            ),
+            None => value,
+            Some(payload) => {
+                if bomb.is_some() && decode(&*payload).ok() != bomb {
+                    ctx.fail(format!(
+                        "#{id} item {i}'s capture panicked with another payload"
+                    ));
+                }
+                dispose_val(ctx, id, i, value);
+                resume_unwind(payload)
+            }
+        },
+        Err(raised) => {
+            dispose_armed(ctx, || format!("#{id} item {i}'s capture"), capture, bomb);
+            match raised {
+                Raised::Panic(payload) => resume_unwind(payload),
+                Raised::Error(error) => panic_any(error),
+            }
+        }
     }
 }
 
@@ -175,6 +310,7 @@ pub fn item_on(
     handle: Option<&Worker<'_>>,
 ) -> Result<Val, Injected> {
     check_thread(ctx, id, at);
+    count_run(ctx, id, i);
     let node = &ctx.prog.nodes[id];
     if node.rendezvous {
         rendezvous(ctx, id, i);
@@ -197,7 +333,12 @@ pub fn item_on(
             Err(ctx.injected(fault.code))
         }
         Some(fault) => raise(ctx, fault),
-        None => Ok(ctx.val(item_value(node, i, child), What::Output)),
+        None => Ok(Val::armed(
+            &ctx.counters,
+            item_value(node, i, child),
+            What::Output,
+            item.result_bomb.map(|f| f.code),
+        )),
     }
 }
 
@@ -234,6 +375,90 @@ fn rendezvous(ctx: &Ctx, id: usize, i: usize) {
     }
 }
 
+/// Counts a run of item `i` of node `id`. A second run of the same item
+/// fails at once: a job run twice (whose second result may overwrite the
+/// first, unseen by any value check) is a bug even when the answers match.
+fn count_run(ctx: &Ctx, id: usize, i: usize) {
+    let before = ctx.runs[id][i].fetch_add(1, Ordering::SeqCst);
+    if before > 0 {
+        ctx.fail(format!(
+            "#{id} ({:?}) item {i} ran {} times: an item must run at most once",
+            ctx.prog.nodes[id].kind,
+            before + 1
+        ));
+    }
+}
+
+/// Whether item `i` of node `id` must have run (exactly once) by the time
+/// its call returned, successfully (`ok`) or not. The items that need not
+/// have run (skipped after a failure, or past an `imap`'s `take`) must
+/// still have run at most once.
+fn must_have_run(ctx: &Ctx, id: usize, i: usize, ok: bool) -> bool {
+    let node = &ctx.prog.nodes[id];
+    match node.kind {
+        // Every task is joined (or detached, and then checked once the
+        // program is over, see `final_run_check`), whatever fails.
+        Kind::Spawn => !node.items[i].detach,
+        // Every task of a scope runs, whatever panics.
+        Kind::Scope => true,
+        Kind::Imap => ok && i < node.available().min(node.take.unwrap_or(usize::MAX)),
+        Kind::ImapUnordered => ok && node.take != Some(0) && i < node.available(),
+        _ => ok,
+    }
+}
+
+/// Checks how many times each item of node `id` ran, once the call
+/// returned (`ok`: successfully): exactly once if it must have run, at most
+/// once otherwise.
+pub fn check_runs(ctx: &Ctx, id: usize, ok: bool) {
+    let node = &ctx.prog.nodes[id];
+    for i in 0..node.items.len() {
+        let runs = ctx.runs[id][i].load(Ordering::SeqCst);
+        let must = must_have_run(ctx, id, i, ok);
+        if runs > 1 || (must && runs != 1) {
+            let outcome = if ok { "returned" } else { "failed" };
+            ctx.fail(format!(
+                "#{id} ({:?}) {outcome}, and item {i} ran {runs} times (expected {})",
+                node.kind,
+                if must { "exactly once" } else { "at most once" }
+            ));
+        }
+    }
+}
+
+/// Checks a call's outcome and how often its items ran.
+pub fn verify(ctx: &Ctx, id: usize, result: &Result<u64, Raised>) {
+    check(ctx, id, result);
+    check_runs(ctx, id, result.is_ok());
+}
+
+/// The run counts once the whole program is over (every detached task has
+/// run): every item of a spawned call (detached ones too) and of a scope
+/// ran exactly once, every other item at most once, and no item of a call
+/// never made ran at all. Returns the problems.
+pub fn final_run_check(ctx: &Ctx) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (id, node) in ctx.prog.nodes.iter().enumerate() {
+        let called = ctx.called[id].load(Ordering::SeqCst);
+        for i in 0..node.items.len() {
+            let runs = ctx.runs[id][i].load(Ordering::SeqCst);
+            let (ok, expected) = match node.kind {
+                _ if !called => (runs == 0, "never (its call was not made)"),
+                Kind::Spawn | Kind::Scope => (runs == 1, "exactly once"),
+                _ => (runs <= 1, "at most once"),
+            };
+            if !ok {
+                problems.push(format!(
+                    "#{id} ({:?}) item {i} ran {runs} times by the end of the program, \
+                     expected {expected}",
+                    node.kind
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// [`item`], with an error turned into a panic (as any call but `try_map`
 /// passes a nested `try_map`'s error on).
 pub fn item_or_panic(ctx: &Arc<Ctx>, id: usize, i: usize, at: Where) -> Val {
@@ -247,6 +472,9 @@ pub fn item_or_panic(ctx: &Arc<Ctx>, id: usize, i: usize, at: Where) -> Val {
 pub fn expected_item(ctx: &Ctx, id: usize, i: usize) -> Option<u64> {
     let node = &ctx.prog.nodes[id];
     let item = &node.items[i];
+    if item.input_bomb.is_some() {
+        return None;
+    }
     let child = match item.child {
         Some(child) => match ctx.prog.expect[child] {
             Expect::Ok(value) => value,
@@ -254,7 +482,7 @@ pub fn expected_item(ctx: &Ctx, id: usize, i: usize) -> Option<u64> {
         },
         None => 0,
     };
-    match item.fault {
+    match item.fault.or(item.capture_bomb) {
         Some(_) => None,
         None => Some(item_value(node, i, child)),
     }
@@ -272,14 +500,18 @@ pub fn check_item(ctx: &Ctx, id: usize, i: usize, value: &Val) -> u64 {
     fold_term(&ctx.prog.nodes[id], i, value.v)
 }
 
-/// Checks the results of a call, in item order, and returns its value.
+/// Checks the results of a call, in item order, and returns its value;
+/// drops them one at a time (a `Vec` of two values whose drop panics would
+/// abort when dropped: Rust's rule).
 pub fn outputs(ctx: &Ctx, id: usize, values: Vec<Val>) -> u64 {
     let len = ctx.prog.nodes[id].items.len();
     if values.len() != len {
         ctx.fail(format!("#{id}: {} results for {len} items", values.len()));
     }
-    values.iter().enumerate().fold(0u64, |sum, (i, v)| {
-        sum.wrapping_add(check_item(ctx, id, i, v))
+    values.into_iter().enumerate().fold(0u64, |sum, (i, v)| {
+        let term = check_item(ctx, id, i, &v);
+        dispose_val(ctx, id, i, v);
+        sum.wrapping_add(term)
     })
 }
 
@@ -322,6 +554,7 @@ pub fn run_node(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
 /// `via_handle` node joins on.
 fn run_node_on(ctx: &Arc<Ctx>, id: usize, handle: Option<&Worker<'_>>) -> Result<u64, Raised> {
     let node = &ctx.prog.nodes[id];
+    ctx.called[id].store(true, Ordering::SeqCst);
     let tally = &ctx.tally;
     bump(&tally.calls[KINDS.iter().position(|&k| k == node.kind).expect("a kind")]);
     if node.depth > 0 {
@@ -338,15 +571,25 @@ fn run_node_on(ctx: &Arc<Ctx>, id: usize, handle: Option<&Worker<'_>>) -> Result
         Kind::Map | Kind::MapChunked | Kind::TryMap | Kind::ForEach | Kind::MapInit => {
             map_family(ctx, id)
         }
-        Kind::Apply => catch(|| pool.apply(|| item_or_panic(ctx, id, 0, Where::Pool)))
-            .map(|value| outputs(ctx, id, vec![value])),
-        Kind::Join => catch(|| {
-            pool.join(
-                || item_or_panic(ctx, id, 0, Where::Pool),
-                || item_or_panic(ctx, id, 1, Where::Pool),
-            )
-        })
-        .map(|(a, b)| outputs(ctx, id, vec![a, b])),
+        Kind::Apply => {
+            let c0 = capture(ctx, id, 0);
+            catch(|| {
+                pool.apply(move || {
+                    with_capture(ctx, id, 0, c0, || item_or_panic(ctx, id, 0, Where::Pool))
+                })
+            })
+            .map(|value| outputs(ctx, id, vec![value]))
+        }
+        Kind::Join => {
+            let (c0, c1) = (capture(ctx, id, 0), capture(ctx, id, 1));
+            catch(|| {
+                pool.join(
+                    move || with_capture(ctx, id, 0, c0, || item_or_panic(ctx, id, 0, Where::Pool)),
+                    move || with_capture(ctx, id, 1, c1, || item_or_panic(ctx, id, 1, Where::Pool)),
+                )
+            })
+            .map(|(a, b)| outputs(ctx, id, vec![a, b]))
+        }
         Kind::Spawn => {
             let tasks = spawn_items(ctx, pool, id);
             join_items(ctx, id, tasks)
@@ -358,7 +601,7 @@ fn run_node_on(ctx: &Arc<Ctx>, id: usize, handle: Option<&Worker<'_>>) -> Result
         }
         Kind::InWorker | Kind::WorkerJoin => workers::run(ctx, id, handle),
     };
-    check(ctx, id, &result);
+    verify(ctx, id, &result);
     result
 }
 
@@ -369,14 +612,51 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
         .map(|i| ctx.val(i as u64, What::Input))
         .collect();
     let at = Where::PoolOrCaller(thread::current().id());
-    let run = |x: &Val| item_or_panic(ctx, id, x.v as usize, at);
-    match node.kind {
+    // The panics that unwound out of `f` (or `init`) in this call.
+    let panicked: Mutex<Vec<Result<u64, String>>> = Mutex::new(Vec::new());
+    let watch = |payload: Box<dyn Any + Send>| -> Box<dyn Any + Send> {
+        lock(&panicked).push(decode(&*payload));
+        payload
+    };
+    // Sabotage: item 0 runs twice, its first result thrown away.
+    let twice = |x: &Val| {
+        if ctx.sabotage == Sabotage::RunTwice && x.v == 0 {
+            let _ = dispose(item(ctx, id, 0, at));
+        }
+    };
+    let run = |x: &Val| {
+        twice(x);
+        catch(|| item_or_panic(ctx, id, x.v as usize, at)).unwrap_or_else(|raised| match raised {
+            Raised::Panic(payload) => resume_unwind(watch(payload)),
+            Raised::Error(_) => unreachable!("catch raises no errors"),
+        })
+    };
+    let result = match node.kind {
         Kind::Map => catch(|| pool.map(&inputs, run)).map(|out| outputs(ctx, id, out)),
         Kind::MapChunked => {
             catch(|| pool.map_chunked(&inputs, node.chunk, run)).map(|out| outputs(ctx, id, out))
         }
         Kind::TryMap => {
-            match catch(|| pool.try_map(&inputs, |x| item(ctx, id, x.v as usize, at))) {
+            let f = |x: &Val| {
+                twice(x);
+                match catch(|| item(ctx, id, x.v as usize, at)) {
+                    Ok(result) => result,
+                    Err(Raised::Panic(payload)) => {
+                        let payload = watch(payload);
+                        // Sabotage: the panic is turned into an error, as an
+                        // engine that let an error win over a panic would.
+                        match decode(&*payload) {
+                            Ok(code) if ctx.sabotage == Sabotage::PanicLost => {
+                                drop(payload);
+                                Err(ctx.injected(code))
+                            }
+                            _ => resume_unwind(payload),
+                        }
+                    }
+                    Err(Raised::Error(_)) => unreachable!("catch raises no errors"),
+                }
+            };
+            match catch(|| pool.try_map(&inputs, f)) {
                 Ok(Ok(out)) => Ok(outputs(ctx, id, out)),
                 Ok(Err(error)) => Err(Raised::Error(error)),
                 Err(panic) => Err(panic),
@@ -397,8 +677,11 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
             pool.map_init(
                 &inputs,
                 || match node.init_fault {
-                    Some(fault) => raise(ctx, fault),
-                    None => State::new(&ctx.counters),
+                    Some(fault) => match catch(|| raise(ctx, fault)) {
+                        Err(Raised::Panic(payload)) => resume_unwind(watch(payload)),
+                        _ => unreachable!("raise panics"),
+                    },
+                    None => State::new(&ctx.counters, node.state_bomb.map(|f| f.code)),
                 },
                 |state, x| {
                     if state.use_once() == 0 {
@@ -410,6 +693,76 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
         })
         .map(|out| outputs(ctx, id, out)),
         _ => unreachable!("not of the map family"),
+    };
+    let mut panicked = lock(&panicked).clone();
+    // A state's drop panics outside `f`: first in time, it is the call's.
+    if let (Some(bomb), false) = (node.state_bomb, panicked.is_empty()) {
+        panicked.push(Ok(bomb.code));
+    }
+    check_first_panic(ctx, id, &result, &panicked);
+    if let (Kind::TryMap, true, Err(raised)) = (node.kind, panicked.is_empty(), &result) {
+        check_result_drop_panic(ctx, id, raised);
+    }
+    result
+}
+
+/// A `try_map` that failed with no panic of `f` may raise the panic of a
+/// result's drop instead of its error: the result of an item that ran.
+fn check_result_drop_panic(ctx: &Ctx, id: usize, raised: &Raised) {
+    let (Raised::Panic(_), Ok(code)) = (raised, raised.code()) else {
+        return;
+    };
+    let node = &ctx.prog.nodes[id];
+    match node
+        .items
+        .iter()
+        .position(|item| item.result_bomb.is_some_and(|f| f.code == code))
+    {
+        Some(i) if ctx.runs[id][i].load(Ordering::SeqCst) == 1 => {}
+        Some(i) => ctx.fail(format!(
+            "#{id} (TryMap) raised the panic of item {i}'s result's drop, but item {i} did not run"
+        )),
+        None => ctx.fail(format!(
+            "#{id} (TryMap) raised fault {code} though f did not panic, and no result's drop \
+             panics with it"
+        )),
+    }
+}
+
+/// A call of the map family in which `f` (or `init`) panicked must re-raise
+/// one of those panics: a panic wins over an error (`try_map`), and the
+/// call's own panic over any other.
+fn check_first_panic(
+    ctx: &Ctx,
+    id: usize,
+    result: &Result<u64, Raised>,
+    panicked: &[Result<u64, String>],
+) {
+    let codes: Vec<u64> = panicked
+        .iter()
+        .filter_map(|c| c.as_ref().ok().copied())
+        .collect();
+    if panicked.is_empty() {
+        return;
+    }
+    let kind = ctx.prog.nodes[id].kind;
+    match result {
+        Ok(_) => ctx.fail(format!(
+            "#{id} ({kind:?}) returned, though f panicked in it with {codes:?}"
+        )),
+        Err(Raised::Error(error)) => ctx.fail(format!(
+            "#{id} ({kind:?}) returned the error {}, though f panicked in this call with \
+             {codes:?}: a panic wins over an error",
+            error.code
+        )),
+        Err(raised @ Raised::Panic(_)) => match raised.code() {
+            Ok(code) if !codes.contains(&code) => ctx.fail(format!(
+                "#{id} ({kind:?}) raised fault {code}, though f panicked in this call with \
+                 {codes:?}: the first panic of f wins"
+            )),
+            // A failed check is reported by itself.
+            _ => {}
+        },
     }
 }
 
@@ -423,9 +776,11 @@ fn scope(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
     let slots: Vec<Mutex<Option<Val>>> = (0..len).map(|_| Mutex::new(None)).collect();
     let ran = AtomicUsize::new(0);
     let caller = thread::current().id();
-    let task = |i: usize| {
+    let task = |i: usize, capture: Option<Capture>| {
         ran.fetch_add(1, Ordering::SeqCst);
-        let value = item_or_panic(ctx, id, i, Where::Pool);
+        let value = with_capture(ctx, id, i, capture, || {
+            item_or_panic(ctx, id, i, Where::Pool)
+        });
         *lock(&slots[i]) = Some(value);
     };
     let result = catch(|| {
@@ -435,11 +790,13 @@ fn scope(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
             }
             for i in (0..len).step_by(2) {
                 let task = &task;
+                let own = capture(ctx, id, i);
+                let next = (i + 1 < len).then(|| capture(ctx, id, i + 1)).flatten();
                 s.spawn(move || {
                     if i + 1 < len {
-                        s.spawn(move || task(i + 1));
+                        s.spawn(move || task(i + 1, next));
                     }
-                    task(i);
+                    task(i, own);
                 });
             }
             if let Some(fault) = node.body_fault {
@@ -453,30 +810,52 @@ fn scope(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
             "#{id}: the scope returned after {ran} of {len} tasks"
         ));
     }
-    result.map(|()| {
-        let values = slots
-            .into_iter()
-            .enumerate()
-            .map(|(i, slot)| {
-                let value = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
-                value.unwrap_or_else(|| ctx.fail(format!("#{id}: task {i} left no result")))
-            })
-            .collect();
-        outputs(ctx, id, values)
-    })
+    // The tasks' results, taken out one at a time.
+    let values: Vec<Option<Val>> = slots
+        .into_iter()
+        .map(|slot| slot.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .collect();
+    match result {
+        Ok(()) => {
+            let values = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| {
+                    value.unwrap_or_else(|| ctx.fail(format!("#{id}: task {i} left no result")))
+                })
+                .collect();
+            Ok(outputs(ctx, id, values))
+        }
+        Err(raised) => {
+            for (i, value) in values.into_iter().enumerate() {
+                if let Some(value) = value {
+                    dispose_val(ctx, id, i, value);
+                }
+            }
+            Err(raised)
+        }
+    }
 }
 
 /// Spawns every item of node `id` on `pool`; the handles of detached items
-/// are dropped at once.
+/// are dropped at once (the drop of a finished one drops its result or
+/// payload, which may panic).
 pub fn spawn_items(ctx: &Arc<Ctx>, pool: &Pool, id: usize) -> Vec<Option<Task<Val>>> {
     let node = &ctx.prog.nodes[id];
+    ctx.called[id].store(true, Ordering::SeqCst);
     (0..node.items.len())
         .map(|i| {
             let shared = Arc::clone(ctx);
-            let task = pool.spawn(move || item_or_panic(&shared, id, i, Where::Pool));
+            let own = capture(ctx, id, i);
+            let task = pool.spawn(move || {
+                with_capture(&shared, id, i, own, || {
+                    item_or_panic(&shared, id, i, Where::Pool)
+                })
+            });
             if node.items[i].detach {
                 bump(&ctx.tally.detached);
-                drop(task);
+                let allowed = item_drop_codes(&ctx.prog, id, i);
+                dispose_held(ctx, "a detached task's handle", id, task, &allowed);
                 None
             } else {
                 Some(task)
@@ -486,16 +865,19 @@ pub fn spawn_items(ctx: &Arc<Ctx>, pool: &Pool, id: usize) -> Vec<Option<Task<Va
 }
 
 /// Joins the tasks of node `id` in order; the first failure is the call's.
+/// Results and the other failures are dropped one at a time.
 pub fn join_items(ctx: &Arc<Ctx>, id: usize, tasks: Vec<Option<Task<Val>>>) -> Result<u64, Raised> {
     let mut sum = 0u64;
     let mut first = None;
     for (i, task) in tasks.into_iter().enumerate() {
         let Some(task) = task else { continue };
         match catch(|| task.join()) {
-            Ok(value) => sum = sum.wrapping_add(check_item(ctx, id, i, &value)),
-            Err(raised) => {
-                first.get_or_insert(raised);
+            Ok(value) => {
+                sum = sum.wrapping_add(check_item(ctx, id, i, &value));
+                dispose_val(ctx, id, i, value);
             }
+            Err(raised) if first.is_none() => first = Some(raised),
+            Err(raised) => dispose_raised(ctx, id, raised),
         }
     }
     first.map_or(Ok(sum), Err)

@@ -12,7 +12,7 @@
 //! Everything here is a pure function of the seed: the same seed gives the
 //! same program and the same expected answers.
 
-use crate::answers::expect;
+use crate::answers::{expect, item_expect};
 use crate::common::Rng;
 use std::collections::BTreeSet;
 
@@ -69,30 +69,96 @@ pub enum Site {
     Init,
     /// The body of a `scope` panics after spawning its tasks.
     Body,
+    /// Every `map_init` state of the call panics in its drop.
+    StateDrop,
+    /// The item's result panics in its drop.
+    ResultDrop,
+    /// A value captured by the closure that runs the item (of `spawn`,
+    /// `scope`, `apply`, `join`, `Worker::join`) panics in its drop: after
+    /// the item returned (the closure then panics), or when the engine drops
+    /// the closure unrun.
+    CaptureDrop,
+    /// The item's `imap` input panics in its drop (in `f`, which drops it
+    /// first, or wherever an unmapped input is dropped).
+    InputDrop,
+    /// A struct panic payload panics in its drop (see `Fault::payload_bomb`);
+    /// only tallied, never generated as a fault of its own.
+    PayloadDrop,
 }
 
 /// Every site, in a fixed order (for the tallies).
-pub const SITES: [Site; 5] = [
+pub const SITES: [Site; 10] = [
     Site::ItemPanic,
     Site::ItemError,
     Site::Input,
     Site::Init,
     Site::Body,
+    Site::StateDrop,
+    Site::ResultDrop,
+    Site::CaptureDrop,
+    Site::InputDrop,
+    Site::PayloadDrop,
 ];
+
+impl Site {
+    /// Whether a fault of this site fires by a value's drop.
+    pub fn is_drop(self) -> bool {
+        matches!(
+            self,
+            Site::StateDrop
+                | Site::ResultDrop
+                | Site::CaptureDrop
+                | Site::InputDrop
+                | Site::PayloadDrop
+        )
+    }
+
+    /// The payload forms a run must see fired at this site (struct,
+    /// `String`).
+    pub fn forms(self) -> [bool; 2] {
+        match self {
+            // An error is a struct; a payload's drop panics with the `String`
+            // of the odd code after its own.
+            Site::ItemError => [true, false],
+            Site::PayloadDrop => [false, true],
+            _ => [true, true],
+        }
+    }
+}
+
+/// Join results whose drop panics are given to `a` even when `b` fails.
+///
+/// Off: the engine aborts the process then (`join_on_worker` holds `a`'s
+/// result while `b`'s panic unwinds out of it, so the result is dropped
+/// during unwinding: "panic in a destructor during cleanup"; `src/join.rs`,
+/// the inline, taken-back and stolen paths alike). Turn it on once the
+/// engine drops `a`'s result under `catch_unwind` there.
+pub const JOIN_A_RESULT_BOMB_WHEN_B_FAILS: bool = false;
 
 /// An injected fault. Its code is unique in the program, and its parity
 /// says how it travels: an odd code is a `String` panic payload, an even code
 /// an `Injected` struct (as a panic payload, or as the `Err` of `try_map`).
+/// A drop site's fault fires by the drop of a value armed with its code,
+/// with the payload of that code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fault {
     pub site: Site,
     pub code: u64,
+    /// A struct panic payload (of a panic site) whose own drop panics, with
+    /// the `String` payload of [`Fault::payload_drop_code`].
+    pub payload_bomb: bool,
 }
 
 impl Fault {
     /// Whether the fault travels as a `String` payload.
     pub fn is_string(self) -> bool {
         self.code % 2 == 1
+    }
+
+    /// The code the drop of this fault's payload panics with, if it does:
+    /// the odd code after the fault's even one (never used by another fault).
+    pub fn payload_drop_code(self) -> Option<u64> {
+        self.payload_bomb.then_some(self.code + 1)
     }
 }
 
@@ -110,6 +176,13 @@ pub struct Item {
     pub fault: Option<Fault>,
     /// `Spawn` only: the task's handle is dropped without joining it.
     pub detach: bool,
+    /// The item's result panics in its drop.
+    pub result_bomb: Option<Fault>,
+    /// The closure that runs the item captures a value that panics in its
+    /// drop.
+    pub capture_bomb: Option<Fault>,
+    /// `Imap`, `ImapUnordered`: the item's input panics in its drop.
+    pub input_bomb: Option<Fault>,
 }
 
 /// One call of the public API.
@@ -135,6 +208,8 @@ pub struct Node {
     pub init_fault: Option<Fault>,
     /// `Scope`: the body panics after spawning.
     pub body_fault: Option<Fault>,
+    /// `MapInit`: every state panics in its drop.
+    pub state_bomb: Option<Fault>,
     /// `Spawn` on a pool of 2 threads or more: item 0 blocks (without
     /// running other jobs) until the last item has started, so the last item
     /// must be run by another worker: a lost wake-up hangs here.
@@ -216,6 +291,8 @@ pub struct Program {
     pub orphan: Option<Orphan>,
     /// The expected outcome of every node.
     pub expect: Vec<Expect>,
+    /// The codes of the faults whose payload panics in its drop.
+    pub payload_bombs: BTreeSet<u64>,
 }
 
 /// Size limits of the generator.
@@ -303,9 +380,29 @@ impl Gen {
 
     fn fault(&mut self, site: Site, string: bool) -> Fault {
         self.next_code += 2;
+        let string = string && site != Site::ItemError;
+        let payload_bomb = !string && !site.is_drop() && site != Site::ItemError && self.chance(25);
         Fault {
             site,
-            code: self.next_code + u64::from(string && site != Site::ItemError),
+            code: self.next_code + u64::from(string),
+            payload_bomb,
+        }
+    }
+
+    /// The drop sites a node of `kind` may arm values for.
+    fn bomb_sites(kind: Kind) -> &'static [Site] {
+        match kind {
+            Kind::Map | Kind::MapChunked | Kind::TryMap | Kind::MapInit | Kind::InWorker => {
+                &[Site::ResultDrop]
+            }
+            // `for_each` has no results; a scope's tasks leave theirs in the
+            // test's own slots.
+            Kind::ForEach => &[],
+            Kind::Scope => &[Site::CaptureDrop],
+            Kind::Apply | Kind::Join | Kind::WorkerJoin | Kind::Spawn => {
+                &[Site::ResultDrop, Site::CaptureDrop]
+            }
+            Kind::Imap | Kind::ImapUnordered => &[Site::ResultDrop, Site::InputDrop],
         }
     }
 
@@ -347,6 +444,9 @@ impl Gen {
                     child: None,
                     fault: None,
                     detach: kind == Kind::Spawn && self.chance(20),
+                    result_bomb: None,
+                    capture_bomb: None,
+                    input_bomb: None,
                 }
             })
             .collect();
@@ -365,6 +465,7 @@ impl Gen {
             input_fault: None,
             init_fault: None,
             body_fault: None,
+            state_bomb: None,
             rendezvous: false,
             via_handle: false,
         });
@@ -404,6 +505,26 @@ impl Gen {
                 let string = self.chance(50);
                 self.nodes[id].items[at].fault = Some(self.fault(site, string));
             }
+        }
+        // Values whose drop panics.
+        let sites = Gen::bomb_sites(kind);
+        if len > 0 && !sites.is_empty() && self.chance(25) {
+            for _ in 0..1 + self.below(3) {
+                let at = self.below(len);
+                let site = sites[self.below(sites.len())];
+                let string = self.chance(50);
+                let fault = Some(self.fault(site, string));
+                let item = &mut self.nodes[id].items[at];
+                match site {
+                    Site::ResultDrop => item.result_bomb = fault,
+                    Site::CaptureDrop => item.capture_bomb = fault,
+                    _ => item.input_bomb = fault,
+                }
+            }
+        }
+        if kind == Kind::MapInit && self.chance(15) {
+            let string = self.chance(50);
+            self.nodes[id].state_bomb = Some(self.fault(Site::StateDrop, string));
         }
         match kind {
             Kind::Imap | Kind::ImapUnordered => {
@@ -567,10 +688,39 @@ pub fn generate(seed: u64, limits: Limits) -> Program {
         callers: roots,
         orphan,
         expect: Vec::new(),
+        payload_bombs: BTreeSet::new(),
     };
+    for node in &program.nodes {
+        let faults = node.items.iter().filter_map(|item| item.fault);
+        let node_faults = [
+            node.init_fault,
+            node.body_fault,
+            node.input_fault.map(|(_, f)| f),
+        ];
+        for fault in faults.chain(node_faults.into_iter().flatten()) {
+            if fault.payload_bomb {
+                program.payload_bombs.insert(fault.code);
+            }
+        }
+    }
     let mut memo = vec![None; program.nodes.len()];
     program.expect = (0..program.nodes.len())
         .map(|id| expect(&program.nodes, id, &mut memo))
         .collect();
+    // A result's drop never changes an answer, so this leaves them as they
+    // are.
+    if !JOIN_A_RESULT_BOMB_WHEN_B_FAILS {
+        for id in 0..program.nodes.len() {
+            let node = &program.nodes[id];
+            if matches!(node.kind, Kind::Join | Kind::WorkerJoin)
+                && matches!(
+                    item_expect(&program.nodes, node, 1, &mut memo),
+                    Expect::Fail(_)
+                )
+            {
+                program.nodes[id].items[0].result_bomb = None;
+            }
+        }
+    }
     program
 }

@@ -1,11 +1,16 @@
 //! `imap` and `imap_unordered` calls: their counted, possibly panicking
-//! input, starting them, and consuming them (in order up to a `take`, or as
-//! they complete) with a check of every result.
+//! input (whose items may panic in their drop), starting them, and
+//! consuming them (in order up to a `take`, or as they complete) with a
+//! check of every result, then dropping the iterator.
 
-use crate::exec::{catch, check_item, expected_item, item_or_panic, raise, Ctx, Raised, Where};
+use crate::answers::stream_drop_codes;
+use crate::exec::{
+    catch, check_item, dispose_armed, dispose_held, dispose_val, expected_item, item_or_panic,
+    raise, Ctx, Raised, Where,
+};
 use crate::gen::{fold_term, Fault, Kind};
 use crate::tally::bump;
-use crate::values::{Val, What};
+use crate::values::{disposing, Val, What};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use stealpool::Pool;
@@ -16,6 +21,19 @@ struct Input {
     next: usize,
     fault: Option<(usize, Fault)>,
     ctx: Arc<Ctx>,
+}
+
+impl Drop for Input {
+    /// The items never pulled are the input's own: dropped one at a time,
+    /// each panic caught (a `VecDeque` of two values whose drop panics would
+    /// abort: Rust's rule).
+    fn drop(&mut self) {
+        for value in self.items.drain(..) {
+            let bomb = value.bomb();
+            let i = value.v;
+            dispose_armed(&self.ctx, || format!("an unpulled input {i}"), value, bomb);
+        }
+    }
 }
 
 impl Iterator for Input {
@@ -40,16 +58,26 @@ pub type Stream = Box<dyn Iterator<Item = Val> + Send>;
 /// Starts the `imap` of node `id` on `pool`.
 pub fn start_imap(ctx: &Arc<Ctx>, pool: &Pool, id: usize, at: Where) -> Stream {
     let node = &ctx.prog.nodes[id];
+    ctx.called[id].store(true, std::sync::atomic::Ordering::SeqCst);
     let input = Input {
         items: (0..node.available())
-            .map(|i| Val::new(&ctx.counters, i as u64, What::Input))
+            .map(|i| {
+                let bomb = node.items[i].input_bomb.map(|f| f.code);
+                Val::armed(&ctx.counters, i as u64, What::Input, bomb)
+            })
             .collect(),
         next: 0,
         fault: node.input_fault,
         ctx: Arc::clone(ctx),
     };
     let shared = Arc::clone(ctx);
-    let f = move |x: Val| item_or_panic(&shared, id, x.v as usize, at);
+    // `f` drops its input first: a value whose drop panics must not be
+    // dropped while the item's own panic unwinds.
+    let f = move |x: Val| {
+        let i = x.v as usize;
+        disposing(|| drop(x));
+        item_or_panic(&shared, id, i, at)
+    };
     match (node.kind, node.window) {
         (Kind::Imap, None) => Box::new(pool.imap(input, f)),
         (Kind::Imap, Some(window)) => Box::new(pool.imap(input, f).window(window)),
@@ -62,8 +90,16 @@ pub fn start_imap(ctx: &Arc<Ctx>, pool: &Pool, id: usize, at: Where) -> Stream {
 }
 
 /// Consumes the `imap` of node `id`: in order up to its `take`, or as the
-/// items complete; stops at the first failure and drops the iterator.
+/// items complete; stops at the first failure and drops the iterator,
+/// whose drop may panic with one of the results or payloads it still held.
 pub fn consume(ctx: &Arc<Ctx>, id: usize, mut stream: Stream) -> Result<u64, Raised> {
+    let result = consume_from(ctx, id, &mut stream);
+    let allowed = stream_drop_codes(&ctx.prog, id);
+    dispose_held(ctx, "the imap iterator", id, stream, &allowed);
+    result
+}
+
+fn consume_from(ctx: &Arc<Ctx>, id: usize, stream: &mut Stream) -> Result<u64, Raised> {
     let node = &ctx.prog.nodes[id];
     let available = node.available();
     let mut sum = 0u64;
@@ -77,7 +113,10 @@ pub fn consume(ctx: &Arc<Ctx>, id: usize, mut stream: Stream) -> Result<u64, Rai
                 break;
             }
             match catch(|| stream.next()) {
-                Ok(Some(value)) => sum = sum.wrapping_add(check_item(ctx, id, k, &value)),
+                Ok(Some(value)) => {
+                    sum = sum.wrapping_add(check_item(ctx, id, k, &value));
+                    dispose_val(ctx, id, k, value);
+                }
                 Ok(None) if k == available && node.input_fault.is_none() => break,
                 Ok(None) => ctx.fail(format!("#{id} (Imap) ended after {k} items")),
                 Err(raised) => {
@@ -102,6 +141,7 @@ pub fn consume(ctx: &Arc<Ctx>, id: usize, mut stream: Stream) -> Result<u64, Rai
                 Some(&i) if !seen[i] => {
                     seen[i] = true;
                     sum = sum.wrapping_add(fold_term(node, i, value.v));
+                    dispose_val(ctx, id, i, value);
                 }
                 Some(&i) => ctx.fail(format!("#{id} (ImapUnordered) item {i} came twice")),
                 None => ctx.fail(format!(

@@ -1,7 +1,8 @@
 //! What a stress run did, counted: for its summary line, and for the check
 //! that the generator exercised everything it should.
 
-use crate::gen::{Site, DROP_MODES, KINDS, SITES};
+use crate::gen::{DROP_MODES, KINDS, SITES};
+use crate::values::WHATS;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How often each thing happened over a whole run, for the summary and the
@@ -10,8 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct Tally {
     pub programs: AtomicUsize,
     pub calls: [AtomicUsize; KINDS.len()],
-    /// Faults fired, by site and form (struct, string).
-    pub raised: [[AtomicUsize; 2]; 5],
+    /// Faults fired, by site and form (struct, string): a drop site's when
+    /// an armed value's drop panicked.
+    pub raised: [[AtomicUsize; 2]; SITES.len()],
+    /// Armed drops made by the engine (not by the test's own code), by
+    /// `What`.
+    pub engine_drops: [AtomicUsize; WHATS.len()],
+    /// Drops of an `imap` iterator or a detached task's handle that raised
+    /// the panic of a value the engine still held.
+    pub held_drop_panics: AtomicUsize,
     /// Failures that reached a call's caller with an expected code.
     pub caught: AtomicUsize,
     pub nested: AtomicUsize,
@@ -54,17 +62,30 @@ impl Tally {
             all.push((format!("calls of {kind:?}"), get(count)));
         }
         for (site, forms) in SITES.iter().zip(&self.raised) {
-            all.push((
-                format!("{site:?} faults with a struct payload"),
-                get(&forms[0]),
-            ));
-            if *site != Site::ItemError {
+            let [structs, strings] = site.forms();
+            if structs {
+                all.push((
+                    format!("{site:?} faults with a struct payload"),
+                    get(&forms[0]),
+                ));
+            }
+            if strings {
                 all.push((
                     format!("{site:?} faults with a String payload"),
                     get(&forms[1]),
                 ));
             }
         }
+        for (what, count) in WHATS.iter().zip(&self.engine_drops) {
+            all.push((
+                format!("{what} values whose drop panicked, dropped by the engine"),
+                get(count),
+            ));
+        }
+        all.push((
+            "imap iterators or detached tasks whose drop raised a held value's panic".to_owned(),
+            get(&self.held_drop_panics),
+        ));
         for (mode, count) in DROP_MODES.iter().zip(&self.orphan_drops) {
             all.push((format!("orphan pools dropped {mode}"), get(count)));
         }
@@ -109,8 +130,15 @@ impl Tally {
             .zip(&self.raised)
             .map(|(site, f)| format!("{site:?} {}+{}", get(&f[0]), get(&f[1])))
             .collect();
+        let engine: Vec<String> = WHATS
+            .iter()
+            .zip(&self.engine_drops)
+            .map(|(what, count)| format!("{what} {}", get(count)))
+            .collect();
         format!(
-            "calls: {}; faults fired (struct+string): {}; failures checked: {}; \
+            "calls: {}; faults fired (struct+string): {}; armed drops made by the engine: {}; \
+             held values' drop panics raised by dropping an imap or a task handle: {}; \
+             failures checked: {}; \
              nested {}, from workers {}, cross-pool {}, detached tasks {}, \
              rendezvous waits {}, imaps dropped early {}, orphan drops {:?}; \
              worker handles checked {}, Worker::joins on a handle passed down {}, \
@@ -118,6 +146,8 @@ impl Tally {
              pools: {} jobs run, {} steals, {} wake-ups",
             calls.join(", "),
             faults.join(", "),
+            engine.join(", "),
+            get(&self.held_drop_panics),
             get(&self.caught),
             get(&self.nested),
             get(&self.from_worker),

@@ -3,7 +3,8 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::panic::panic_any;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The start of the message of every injected `String` panic.
@@ -28,57 +29,123 @@ pub enum What {
     Output = 1,
     State = 2,
     Payload = 3,
+    Capture = 4,
 }
 
 /// Names of the [`What`]s, by index.
-pub const WHATS: [&str; 4] = [
+pub const WHATS: [&str; 5] = [
     "input",
     "result",
     "map_init state",
     "Injected payload or error",
+    "closure capture",
 ];
+
+thread_local! {
+    /// Set while the test's own code drops a value (see `exec::dispose`):
+    /// the drops made while it is clear are the engine's.
+    pub static DISPOSING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` as the test's own drop of a value (see [`DISPOSING`]), even if
+/// it panics.
+pub fn disposing<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DISPOSING.with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(DISPOSING.with(|d| d.replace(true)));
+    f()
+}
 
 /// Creations and drops of counted values, by [`What`].
 #[derive(Debug, Default)]
 pub struct Counters {
-    pub made: [AtomicUsize; 4],
-    pub dropped: [AtomicUsize; 4],
+    pub made: [AtomicUsize; 5],
+    pub dropped: [AtomicUsize; 5],
+    /// Drops that panicked on purpose, by [`What`] and payload form
+    /// (struct, `String`).
+    pub fired: [[AtomicUsize; 2]; 5],
+    /// Of those, the ones the engine made (not the test's own code).
+    pub fired_by_engine: [AtomicUsize; 5],
+    /// Set once a check failed: values whose drop panics stop panicking, so
+    /// that the failed check's unwinding through them reports the failure
+    /// instead of aborting the process.
+    pub defused: AtomicBool,
 }
 
-/// A value whose creation and drop are counted.
+/// A value whose creation and drop are counted, and whose drop panics if it
+/// is armed with a fault code (with that fault's payload, see [`explode`]).
 pub struct Counted {
     counters: Arc<Counters>,
     what: What,
+    bomb: Option<u64>,
 }
 
 impl Counted {
-    pub fn new(counters: &Arc<Counters>, what: What) -> Counted {
+    pub fn armed(counters: &Arc<Counters>, what: What, bomb: Option<u64>) -> Counted {
         counters.made[what as usize].fetch_add(1, Ordering::SeqCst);
         Counted {
             counters: Arc::clone(counters),
             what,
+            bomb,
         }
+    }
+
+    /// The code its drop panics with, if it does (not once defused).
+    pub fn bomb(&self) -> Option<u64> {
+        self.bomb
+            .filter(|_| !self.counters.defused.load(Ordering::SeqCst))
     }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.counters.dropped[self.what as usize].fetch_add(1, Ordering::SeqCst);
+        let what = self.what as usize;
+        self.counters.dropped[what].fetch_add(1, Ordering::SeqCst);
+        if let Some(code) = self.bomb() {
+            self.counters.fired[what][(code % 2) as usize].fetch_add(1, Ordering::SeqCst);
+            if !DISPOSING.with(Cell::get) {
+                self.counters.fired_by_engine[what].fetch_add(1, Ordering::SeqCst);
+            }
+            explode(&self.counters, code);
+        }
+    }
+}
+
+/// Panics with the payload of fault `code`: a `String` if the code is odd,
+/// an `Injected` if it is even.
+pub fn explode(counters: &Arc<Counters>, code: u64) -> ! {
+    if code % 2 == 1 {
+        panic_any(format!("{MARKER}{code}"))
+    } else {
+        panic_any(Injected::new(counters, code))
     }
 }
 
 /// An input or a result.
 pub struct Val {
     pub v: u64,
-    _counted: Counted,
+    counted: Counted,
 }
 
 impl Val {
     pub fn new(counters: &Arc<Counters>, v: u64, what: What) -> Val {
+        Val::armed(counters, v, what, None)
+    }
+
+    /// A value whose drop panics with fault `bomb`, if any.
+    pub fn armed(counters: &Arc<Counters>, v: u64, what: What, bomb: Option<u64>) -> Val {
         Val {
             v,
-            _counted: Counted::new(counters, what),
+            counted: Counted::armed(counters, what, bomb),
         }
+    }
+
+    pub fn bomb(&self) -> Option<u64> {
+        self.counted.bomb()
     }
 }
 
@@ -86,15 +153,24 @@ impl Val {
 /// `try_map`.
 pub struct Injected {
     pub code: u64,
-    _counted: Counted,
+    counted: Counted,
 }
 
 impl Injected {
     pub fn new(counters: &Arc<Counters>, code: u64) -> Injected {
+        Injected::armed(counters, code, None)
+    }
+
+    /// A payload whose drop panics with fault `bomb`, if any.
+    pub fn armed(counters: &Arc<Counters>, code: u64, bomb: Option<u64>) -> Injected {
         Injected {
             code,
-            _counted: Counted::new(counters, What::Payload),
+            counted: Counted::armed(counters, What::Payload, bomb),
         }
+    }
+
+    pub fn bomb(&self) -> Option<u64> {
+        self.counted.bomb()
     }
 }
 
@@ -104,23 +180,38 @@ impl fmt::Debug for Injected {
     }
 }
 
-/// The per-thread state of `map_init`: counted, and used by each item.
+/// The per-thread state of `map_init`: counted, used by each item, and
+/// perhaps panicking in its drop.
 pub struct State {
     uses: u64,
     _counted: Counted,
 }
 
 impl State {
-    pub fn new(counters: &Arc<Counters>) -> State {
+    pub fn new(counters: &Arc<Counters>, bomb: Option<u64>) -> State {
         State {
             uses: 0,
-            _counted: Counted::new(counters, What::State),
+            _counted: Counted::armed(counters, What::State, bomb),
         }
     }
 
     pub fn use_once(&mut self) -> u64 {
         self.uses += 1;
         self.uses
+    }
+}
+
+/// A value a closure of `spawn`, `scope`, `apply` or a join captures, whose
+/// drop panics.
+pub struct Capture(Counted);
+
+impl Capture {
+    pub fn new(counters: &Arc<Counters>, code: u64) -> Capture {
+        Capture(Counted::armed(counters, What::Capture, Some(code)))
+    }
+
+    pub fn bomb(&self) -> Option<u64> {
+        self.0.bomb()
     }
 }
 
@@ -140,4 +231,11 @@ pub enum Sabotage {
     DoubleDrop,
     /// Every worker handle is checked against a wrong worker index.
     WrongIndex,
+    /// Item 0 of every call of the map family runs twice, the second result
+    /// replacing the first (what a claim that overlaps the previous one
+    /// does): the answers stay right.
+    RunTwice,
+    /// A panic of `try_map`'s `f` is turned into an error (what an engine
+    /// that let an error win over a panic would return).
+    PanicLost,
 }

@@ -5,7 +5,7 @@
 //! of its own pool must run inline; and a `via_handle` join is made on the
 //! handle of the item that makes it, as a recursion passes its worker down.
 
-use crate::exec::{catch, item_on, outputs, Ctx, Raised, Where};
+use crate::exec::{capture, catch, item_on, outputs, with_capture, Ctx, Raised, Where};
 use crate::gen::Kind;
 use crate::tally::bump;
 use crate::values::{Sabotage, Val, WORKER};
@@ -94,8 +94,9 @@ fn in_worker<R: Send>(ctx: &Arc<Ctx>, id: usize, f: impl FnOnce(&Worker<'_>) -> 
 /// gets it or the thief's.
 fn join(ctx: &Arc<Ctx>, id: usize, w: &Worker<'_>) -> (Val, Val) {
     let joiner = w.index();
+    let (c0, c1) = (capture(ctx, id, 0), capture(ctx, id, 1));
     w.join(
-        |w| {
+        move |w| {
             check_handle(ctx, id, "a", w);
             if w.index() != joiner {
                 ctx.fail(format!(
@@ -104,14 +105,14 @@ fn join(ctx: &Arc<Ctx>, id: usize, w: &Worker<'_>) -> (Val, Val) {
                     w.index()
                 ));
             }
-            handle_item(ctx, id, 0, w)
+            with_capture(ctx, id, 0, c0, || handle_item(ctx, id, 0, w))
         },
-        |w| {
+        move |w| {
             check_handle(ctx, id, "b", w);
             if w.index() != joiner {
                 bump(&ctx.tally.stolen_bs);
             }
-            handle_item(ctx, id, 1, w)
+            with_capture(ctx, id, 1, c1, || handle_item(ctx, id, 1, w))
         },
     )
 }
