@@ -12,7 +12,7 @@
 //! Everything here is a pure function of the seed: the same seed gives the
 //! same program and the same expected answers.
 
-use crate::answers::{expect, item_expect};
+use crate::answers::expect;
 use crate::common::Rng;
 use std::collections::BTreeSet;
 
@@ -125,15 +125,6 @@ impl Site {
         }
     }
 }
-
-/// Join results whose drop panics are given to `a` even when `b` fails.
-///
-/// Off: the engine aborts the process then (`join_on_worker` holds `a`'s
-/// result while `b`'s panic unwinds out of it, so the result is dropped
-/// during unwinding: "panic in a destructor during cleanup"; `src/join.rs`,
-/// the inline, taken-back and stolen paths alike). Turn it on once the
-/// engine drops `a`'s result under `catch_unwind` there.
-pub const JOIN_A_RESULT_BOMB_WHEN_B_FAILS: bool = false;
 
 /// An injected fault. Its code is unique in the program, and its parity
 /// says how it travels: an odd code is a `String` panic payload, an even code
@@ -707,20 +698,5 @@ pub fn generate(seed: u64, limits: Limits) -> Program {
     program.expect = (0..program.nodes.len())
         .map(|id| expect(&program.nodes, id, &mut memo))
         .collect();
-    // A result's drop never changes an answer, so this leaves them as they
-    // are.
-    if !JOIN_A_RESULT_BOMB_WHEN_B_FAILS {
-        for id in 0..program.nodes.len() {
-            let node = &program.nodes[id];
-            if matches!(node.kind, Kind::Join | Kind::WorkerJoin)
-                && matches!(
-                    item_expect(&program.nodes, node, 1, &mut memo),
-                    Expect::Fail(_)
-                )
-            {
-                program.nodes[id].items[0].result_bomb = None;
-            }
-        }
-    }
     program
 }
