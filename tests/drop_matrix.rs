@@ -20,7 +20,7 @@ mod common;
 
 use common::{custom, panic_message, payload_code, quiet_expected_panics, watchdog};
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stealpool::Pool;
@@ -205,13 +205,21 @@ fn state_drop_panic_after_f_panic_reraises_f_on_one_thread() {
 #[test]
 fn detached_task_result_drop_panic_is_contained() {
     matrix("detached task result", &[], |pool, ledger| {
+        // Every handle is dropped before any task makes its result, so each
+        // result is dropped by its task, on a worker. (A handle dropped after
+        // its task finished drops the result itself, on the dropping thread,
+        // as dropping any value would.)
+        let detached = Arc::new(AtomicBool::new(false));
         for _ in 0..8 {
-            let ledger = Arc::clone(ledger);
+            let (ledger, detached) = (Arc::clone(ledger), Arc::clone(&detached));
             drop(pool.spawn(move || {
-                spin_us(50);
+                while !detached.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
                 ledger.bomb(Some(RESULT))
             }));
         }
+        detached.store(true, Ordering::Release);
     });
 }
 
@@ -451,13 +459,19 @@ fn task_results_and_payloads() {
         drop(bomb);
     });
     matrix("task payload detached", &[], |pool, ledger| {
+        // As for results above: the handles are gone before any payload is
+        // made, so the workers drop the payloads.
+        let detached = Arc::new(AtomicBool::new(false));
         for _ in 0..8 {
-            let ledger = Arc::clone(ledger);
+            let (ledger, detached) = (Arc::clone(ledger), Arc::clone(&detached));
             drop(pool.spawn(move || {
-                spin_us(20);
+                while !detached.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
                 panic_any(ledger.bomb(Some(F)))
             }));
         }
+        detached.store(true, Ordering::Release);
     });
 }
 
