@@ -190,13 +190,29 @@ fn scope_spawns_recursively() {
 /// An `imap` on 2 workers whose consumer takes two results and drops the
 /// iterator: the results come in order, and dropping it returns (no batch is
 /// waited for forever, none runs after the pool is gone).
+///
+/// The window bounds what the drop can leave behind. Under a model checker
+/// every batch holds one item and the default window stays at
+/// `DEFAULT_WINDOW_PER_THREAD` (32) per thread, 64 here: the first `next()`
+/// takes 64 items from the input and returns one; the second takes one more
+/// to fill the window again and returns the next. So exactly 65 items were
+/// taken when the iterator is dropped, 63 of them still in flight: each of
+/// those may already have run, or may still run on a worker that started its
+/// batch before it saw the drop, but no item beyond them can ever run.
 #[test]
 fn imap_dropped_early() {
+    const WINDOW: usize = 2 * stealpool::DEFAULT_WINDOW_PER_THREAD;
+    const TAKEN: usize = WINDOW + 1;
     check("imap_dropped_early", || {
         let pool = pool(2);
+        let taken = Arc::new(AtomicUsize::new(0));
+        let pulled = Arc::clone(&taken);
         let ran = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&ran);
-        let mut results = pool.imap(0u64..200, move |x| {
+        let input = (0u64..200).inspect(move |_| {
+            pulled.fetch_add(1, Ordering::Relaxed);
+        });
+        let mut results = pool.imap(input, move |x| {
             counter.fetch_add(1, Ordering::Relaxed);
             x * 2
         });
@@ -204,9 +220,20 @@ fn imap_dropped_early() {
         assert_eq!(results.next(), Some(2));
         drop(results);
         drop(pool);
-        // Dropped early: the items beyond the window (32 per thread) never
-        // ran.
-        assert!(ran.load(Ordering::Relaxed) < 200);
+        // The consumer pulls the input itself, so this count is exact.
+        assert_eq!(
+            taken.load(Ordering::Relaxed),
+            TAKEN,
+            "imap dropped early: the window let other than {TAKEN} items be taken"
+        );
+        // The two results returned ran; at most the items taken did. (The
+        // pool's drop joined its workers, so every batch that will ever run
+        // has run.)
+        let ran = ran.load(Ordering::Relaxed);
+        assert!(
+            (2..=TAKEN).contains(&ran),
+            "imap dropped early: {ran} items ran, {TAKEN} were taken"
+        );
     });
 }
 
