@@ -310,14 +310,16 @@ fn burst_wakes_a_second_worker() {
 /// registration of the consumer's *next* wait (the lost wake-up of
 /// `tests/imap_unordered_wakeup.rs`), which loom reports as a deadlock. The
 /// consumer gets every result exactly once: sorted, they are exactly the
-/// inputs' (a lost, duplicated or wrong result changes the multiset).
+/// inputs' (a lost, duplicated or wrong result changes the multiset), and
+/// each reaches it through a happens-before edge.
 #[test]
 fn imap_unordered_wakeups() {
     check("imap_unordered_wakeups", 2, || {
         from_outside(Pool::new(1).unwrap(), |pool| {
             let mut values: Vec<u32> = pool
-                .imap_unordered(vec![1u32, 2, 3], |x| x * 10)
+                .imap_unordered(vec![1u32, 2, 3], |x| Tracked::new(x * 10))
                 .window(1)
+                .map(|value| value.get())
                 .collect();
             values.sort_unstable();
             assert_eq!(values, [10, 20, 30], "imap_unordered: wrong results");
