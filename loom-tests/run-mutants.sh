@@ -49,6 +49,8 @@ loom    | latch_wake_no_fence         | task_join_on_worker       | deadlock; th
 loom    | late_latch_take_first       | imap_in_order             | deadlock; threads
 loom    | foreign_wake_wrong_pool     | cross_pool_wait           | deadlock; threads
 loom    | latch_wake_no_fence         | cross_pool_wait           | deadlock; threads
+loom    | submit_no_fence             | late_submit_races_close   | deadlock; threads
+loom    | close_no_fence              | late_submit_races_close   | deadlock; threads
 shuttle | batch_not_announced         | burst_wakes_every_worker  | deadlock! blocked tasks
 shuttle | close_skips_submitters      | imap_outlives_its_pool    | deadlock! blocked tasks
 '

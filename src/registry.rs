@@ -140,8 +140,10 @@ impl Registry {
         // Relaxed increment, then a SeqCst fence, pairing with the fence in
         // `close`: either `close` sees us counted and waits until we have
         // pushed (so the workers, not yet told to stop, run the job), or we
-        // see `closed` here and hand the job back.
+        // see `closed` here and hand the job back. (Mutant `submit_no_fence`
+        // leaves the fence out.)
         self.submitters.fetch_add(1, Ordering::Relaxed);
+        #[cfg(not(stealpool_mutant = "submit_no_fence"))]
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence.
         let result = if self.closed.load(Ordering::Relaxed) {
@@ -159,8 +161,10 @@ impl Registry {
     /// everything they submitted is queued before the workers are told to
     /// stop.
     pub(crate) fn close(&self) {
-        // Relaxed store, then a SeqCst fence: see `try_submit`.
+        // Relaxed store, then a SeqCst fence: see `try_submit`. (Mutant
+        // `close_no_fence` leaves the fence out.)
         self.closed.store(true, Ordering::Relaxed);
+        #[cfg(not(stealpool_mutant = "close_no_fence"))]
         fence(Ordering::SeqCst);
         // Acquire: pairs with the Release decrement in `try_submit`. The wait
         // is a handful of instructions long (a push), so yielding is enough.

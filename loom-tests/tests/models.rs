@@ -437,3 +437,53 @@ fn imap_in_order() {
         });
     });
 }
+
+/// Executions of `late_submit_races_close` in which the batch ran on the
+/// worker (submitted before the pool closed), and on the consumer (refused).
+static LATE_RAN_ON_WORKER: AtomicUsize = AtomicUsize::new(0);
+static LATE_RAN_ON_CONSUMER: AtomicUsize = AtomicUsize::new(0);
+
+/// Model 15, a submission racing the pool's drop: an ordered `imap` over one
+/// item, made on a one-worker pool, is drained by another thread while the
+/// model's main thread drops the pool. The drained batch is submitted by
+/// `Registry::try_submit` from outside the pool while `Registry::close` runs:
+/// either `close` sees the submitter counted and waits for its push (the
+/// worker, not yet told to stop, runs the batch) or the submitter sees the
+/// pool closed and runs the batch itself. Either way the result arrives,
+/// through a happens-before edge; a batch pushed after the worker has
+/// drained the queues and exited is never run, and the consumer waits for it
+/// forever (a deadlock). The model checks that both ways were explored.
+#[test]
+fn late_submit_races_close() {
+    LATE_RAN_ON_WORKER.store(0, Ordering::Relaxed);
+    LATE_RAN_ON_CONSUMER.store(0, Ordering::Relaxed);
+    check("late_submit_races_close", 2, || {
+        let pool = Pool::new(1).unwrap();
+        let results = pool
+            .imap(vec![1u32], |x| {
+                let ran_on = match stealpool::current_thread_index() {
+                    Some(_) => &LATE_RAN_ON_WORKER,
+                    None => &LATE_RAN_ON_CONSUMER,
+                };
+                ran_on.fetch_add(1, Ordering::Relaxed);
+                Tracked::new(x * 10)
+            })
+            .window(1);
+        let consumer = loom::thread::spawn(move || {
+            results
+                .map(|value: Tracked<u32>| value.get())
+                .collect::<Vec<u32>>()
+        });
+        drop(pool);
+        let values = consumer.join().expect("the consumer panicked");
+        assert_eq!(values, [10], "late submission: wrong results");
+    });
+    assert!(
+        LATE_RAN_ON_WORKER.load(Ordering::Relaxed) > 0,
+        "late submission: in no execution did the worker run the batch"
+    );
+    assert!(
+        LATE_RAN_ON_CONSUMER.load(Ordering::Relaxed) > 0,
+        "late submission: in no execution was the batch refused"
+    );
+}
