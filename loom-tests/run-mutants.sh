@@ -51,6 +51,7 @@ loom    | foreign_wake_wrong_pool     | cross_pool_wait           | deadlock; th
 loom    | latch_wake_no_fence         | cross_pool_wait           | deadlock; threads
 loom    | submit_no_fence             | late_submit_races_close   | deadlock; threads
 loom    | close_no_fence              | late_submit_races_close   | deadlock; threads
+loom    | late_latch_relaxed          | task_is_finished_publishes | Causality violation
 shuttle | batch_not_announced         | burst_wakes_every_worker  | deadlock! blocked tasks
 shuttle | close_skips_submitters      | imap_outlives_its_pool    | deadlock! blocked tasks
 '

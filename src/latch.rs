@@ -203,7 +203,11 @@ impl LateLatch {
     }
 
     /// Whether the latch is set (with the setter's writes visible).
+    #[cfg_attr(stealpool_mutant = "late_latch_relaxed", allow(unreachable_code))]
     pub(crate) fn probe(&self) -> bool {
+        // Mutant `late_latch_relaxed`: the Release/Acquire pair weakened to Relaxed.
+        #[cfg(stealpool_mutant = "late_latch_relaxed")]
+        return self.set.load(Ordering::Relaxed);
         // Acquire: pairs with the Release store in `set`.
         self.set.load(Ordering::Acquire)
     }
@@ -221,7 +225,11 @@ impl LateLatch {
         // the flag, so a waiter that registers in between sleeps forever.
         #[cfg(stealpool_mutant = "late_latch_take_first")]
         let waiter = lock(&self.waiter).take();
+        #[cfg(not(stealpool_mutant = "late_latch_relaxed"))]
         self.set.store(true, Ordering::Release);
+        // Mutant `late_latch_relaxed`: the Release/Acquire pair weakened to Relaxed.
+        #[cfg(stealpool_mutant = "late_latch_relaxed")]
+        self.set.store(true, Ordering::Relaxed);
         #[cfg(not(stealpool_mutant = "late_latch_take_first"))]
         let waiter = lock(&self.waiter).take();
         if let Some(waiter) = waiter {

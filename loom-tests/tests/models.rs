@@ -487,3 +487,30 @@ fn late_submit_races_close() {
         "late submission: in no execution was the batch refused"
     );
 }
+
+/// Model 16, `Task::is_finished` publishes the task's writes: an outside
+/// thread spawns a task on a one-worker pool that writes a `Tracked` value
+/// shared with the caller, polls `is_finished` until it says so, and then
+/// reads the value without any other synchronization. The read must be
+/// ordered after the task's write (else "Causality violation"): the
+/// `LateLatch`'s Release store and Acquire probe are the only edge, since
+/// `Task::join` would add one of its own through the result's mutex.
+#[test]
+fn task_is_finished_publishes() {
+    check("task_is_finished_publishes", 2, || {
+        from_outside(Pool::new(1).unwrap(), |pool| {
+            let shared = std::sync::Arc::new(Tracked::new(0u32));
+            let writer = std::sync::Arc::clone(&shared);
+            let task = pool.spawn(move || writer.set(7));
+            while !task.is_finished() {
+                loom::thread::yield_now();
+            }
+            assert_eq!(
+                shared.get(),
+                7,
+                "is_finished: the task's write is not visible"
+            );
+            task.join();
+        });
+    });
+}
