@@ -191,8 +191,10 @@ impl Registry {
 
     /// Tells the workers to finish the queued work and exit.
     pub(crate) fn terminate(&self) {
-        // Relaxed: `wake_all` starts with a SeqCst fence that orders this
-        // store before its look at the sleepers (see `sleep.rs`).
+        // Relaxed: `wake_all` then takes each sleeper's slot mutex, which
+        // orders this store before the sleeper's re-check (see
+        // `Sleep::wake_all`); a worker that is not asleep reads the flag in
+        // its loop and needs no ordering (see `terminating`).
         self.terminate.store(true, Ordering::Relaxed);
         self.sleep.wake_all();
     }

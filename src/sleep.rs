@@ -178,7 +178,7 @@ impl Sleep {
         self.counters
             .fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), Ordering::Relaxed);
         // SeqCst fence, pairing with the publishers' fences (`new_work`,
-        // `wake_worker_for_latch`, `wake_all`): either they see our announce,
+        // `wake_worker_for_latch`): either they see our announce,
         // or we see their news here. (Mutant `sleep_no_fence` leaves it out.)
         #[cfg(not(stealpool_mutant = "sleep_no_fence"))]
         fence(Ordering::SeqCst);
@@ -253,9 +253,17 @@ impl Sleep {
     }
 
     /// Wakes every sleeping worker (shutdown).
+    ///
+    /// No fence is needed here, unlike `wake_worker_for_latch`: that one
+    /// peeks at `sleeping` without the lock, while this takes every slot's
+    /// mutex (in `wake`), which a sleeper holds from its announce through
+    /// its re-check of the news (the `terminate` flag, stored before this
+    /// call). Either we lock first, and the sleeper's later lock makes the
+    /// flag visible to its re-check, or it blocked first (releasing the
+    /// mutex in `wait`), and we see it sleeping. (A mutant that dropped the
+    /// fence this function once had survived every loom model: an
+    /// equivalent mutant, `docs/verification.md`.)
     pub(crate) fn wake_all(&self) {
-        // SeqCst fence: as in `wake_worker_for_latch`, for the terminate flag.
-        fence(Ordering::SeqCst);
         for index in 0..self.slots.len() {
             self.wake(index);
         }

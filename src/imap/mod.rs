@@ -142,8 +142,8 @@ struct Completions<R> {
 
 impl<R> Probe for Completions<R> {
     fn done(&self) -> bool {
-        // Acquire: pairs with the Release increment in `push`, so the result
-        // is in the queue when the count says so.
+        // Acquire: pairs with the Release increment in `push` (more than
+        // needed: the `results` mutex publishes the result, see `push`).
         self.ready.load(Ordering::Acquire) > 0
     }
 }
@@ -151,10 +151,15 @@ impl<R> Probe for Completions<R> {
 impl<R> Completions<R> {
     fn push(&self, result: Option<BatchOutput<R>>) {
         lock(&self.results).0.push_back(result);
-        // Release: publishes the pushed result (see `done`). A consumer that
-        // registers after our look at `waiter` below locked it after us, and
-        // so sees this increment when it probes; one that registered before
-        // is woken.
+        // Release, paired with the Acquire in `done`: more than needed. The
+        // result is published by the `results` mutex: a consumer that reads
+        // this increment locks `results` after our unlock above (its read
+        // cannot see a store that comes after its own lock), so Relaxed
+        // would do (the mutant `completion_ready_relaxed` survived every
+        // model: an equivalent mutant, `docs/verification.md`). A consumer
+        // that registers after our look at `waiter` below locked it after
+        // us, and so sees this increment when it probes; one that registered
+        // before is woken.
         self.ready.fetch_add(1, Ordering::Release);
         // Wake the waiter but leave it registered: the consumer waits here
         // again and again, and only it knows when a wait is over. (Taking
