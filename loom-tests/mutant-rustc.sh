@@ -3,7 +3,7 @@
 # cargo runs it for the workspace's own crates only): when STEALPOOL_MUTANT is
 # set, it compiles the stealpool library with
 # `--cfg stealpool_mutant="$STEALPOOL_MUTANT"`. The dependencies keep the
-# suite's RUSTFLAGS, so every mutant reuses their build. (src/loom_api.rs
+# suite's RUSTFLAGS, so every mutant reuses their build. (src/model_hooks.rs
 # reads STEALPOOL_MUTANT with `option_env!`, which makes cargo rebuild the
 # library whenever the variable changes.)
 rustc="$1"

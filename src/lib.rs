@@ -47,10 +47,10 @@ mod task;
 mod worker;
 mod worker_thread;
 
-// Hooks for the loom models in `loom-tests/` (only under `--cfg loom`).
+// Hooks for the model checkers: the loom models in `loom-tests/` (only under `--cfg loom`).
 #[cfg(loom)]
 #[doc(hidden)]
-pub mod loom_api;
+pub mod model_hooks;
 
 /// The mutant compiled into this build (model-checker builds only), as
 /// `loom-tests/run-mutants.sh` names it: it builds each mutant with

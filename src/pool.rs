@@ -11,7 +11,7 @@
 //! | `in_worker` (and `Worker::join`) | `worker.rs` |
 //! | `scope` | `scope.rs` |
 //! | `spawn` | `task.rs` |
-//! | `imap`, `imap_unordered` | `imap/mod.rs` |
+//! | `imap`, `imap_unordered` | `imap.rs` |
 
 use crate::builder::PoolBuilder;
 use crate::job::StackJob;

@@ -23,7 +23,7 @@ where
     }
     let bound = builder.preemption_bound;
     let bound_text = bound.map_or_else(|| "none".to_string(), |b| b.to_string());
-    let mutant = match stealpool::loom_api::MUTANT {
+    let mutant = match stealpool::model_hooks::MUTANT {
         Some(mutant) => format!(" (mutant {mutant})"),
         None => String::new(),
     };

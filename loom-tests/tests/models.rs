@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use stealpool::loom_api::{inject, CountedJob};
+use stealpool::model_hooks::{inject, CountedJob};
 use stealpool::Pool;
 use stealpool_loom_tests::support::{check, from_outside, quiet_expected_panics, Tracked};
 

@@ -1,4 +1,4 @@
-//! Hooks for the loom models in `loom-tests/`: compiled only under
+//! Hooks for the model checkers (the loom models in `loom-tests/`): compiled only under
 //! `--cfg loom`, hidden from the documentation, and no part of the API.
 //!
 //! They are deliberately thin. A model builds a real [`Pool`] and uses its
