@@ -137,6 +137,28 @@ fn spin_us(micros: u64) {
     }
 }
 
+/// Spawns 8 tasks running `make` and drops their handles before any of them
+/// runs `make`, so that the workers, not this thread, drop what the tasks
+/// leave (a handle dropped after its task finished drops the result itself,
+/// on the dropping thread, as dropping any value would).
+fn spawn_detached<R: Send + 'static>(
+    pool: &Pool,
+    ledger: &Arc<Ledger>,
+    make: fn(&Arc<Ledger>) -> R,
+) {
+    let detached = Arc::new(AtomicBool::new(false));
+    for _ in 0..8 {
+        let (ledger, detached) = (Arc::clone(ledger), Arc::clone(&detached));
+        drop(pool.spawn(move || {
+            while !detached.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            make(&ledger)
+        }));
+    }
+    detached.store(true, Ordering::Release);
+}
+
 const N: u32 = 64;
 
 fn input() -> Vec<u32> {
@@ -205,21 +227,7 @@ fn state_drop_panic_after_f_panic_reraises_f_on_one_thread() {
 #[test]
 fn detached_task_result_drop_panic_is_contained() {
     matrix("detached task result", &[], |pool, ledger| {
-        // Every handle is dropped before any task makes its result, so each
-        // result is dropped by its task, on a worker. (A handle dropped after
-        // its task finished drops the result itself, on the dropping thread,
-        // as dropping any value would.)
-        let detached = Arc::new(AtomicBool::new(false));
-        for _ in 0..8 {
-            let (ledger, detached) = (Arc::clone(ledger), Arc::clone(&detached));
-            drop(pool.spawn(move || {
-                while !detached.load(Ordering::Acquire) {
-                    std::hint::spin_loop();
-                }
-                ledger.bomb(Some(RESULT))
-            }));
-        }
-        detached.store(true, Ordering::Release);
+        spawn_detached(pool, ledger, |ledger| ledger.bomb(Some(RESULT)));
     });
 }
 
@@ -459,19 +467,9 @@ fn task_results_and_payloads() {
         drop(bomb);
     });
     matrix("task payload detached", &[], |pool, ledger| {
-        // As for results above: the handles are gone before any payload is
-        // made, so the workers drop the payloads.
-        let detached = Arc::new(AtomicBool::new(false));
-        for _ in 0..8 {
-            let (ledger, detached) = (Arc::clone(ledger), Arc::clone(&detached));
-            drop(pool.spawn(move || {
-                while !detached.load(Ordering::Acquire) {
-                    std::hint::spin_loop();
-                }
-                panic_any(ledger.bomb(Some(F)))
-            }));
-        }
-        detached.store(true, Ordering::Release);
+        spawn_detached(pool, ledger, |ledger| -> () {
+            panic_any(ledger.bomb(Some(F)))
+        });
     });
 }
 
