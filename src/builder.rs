@@ -38,6 +38,19 @@ impl fmt::Debug for PoolBuilder {
     }
 }
 
+/// The same as [`Pool::builder`]: every setting at its default.
+///
+/// ```
+/// let pool = stealpool::PoolBuilder::default().threads(2).build()?;
+/// assert_eq!(pool.threads(), 2);
+/// # Ok::<(), stealpool::BuildError>(())
+/// ```
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        PoolBuilder::new()
+    }
+}
+
 impl PoolBuilder {
     pub(crate) fn new() -> PoolBuilder {
         PoolBuilder {

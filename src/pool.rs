@@ -119,7 +119,7 @@ impl Pool {
     }
 
     /// Runs `f` on a worker of this pool and returns its result (Python's
-    /// `Pool.apply`). Called on a worker of this pool, it runs `f` inline.
+    /// `Pool.apply`; rayon's `ThreadPool::install`). Called on a worker of this pool, it runs `f` inline.
     ///
     /// The caller blocks until `f` returns: a worker of another pool keeps
     /// running its own pool's jobs meanwhile, any other thread parks.
@@ -134,6 +134,7 @@ impl Pool {
     /// assert!(on_worker);
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
+    #[doc(alias = "install")]
     pub fn apply<R, F>(&self, f: F) -> R
     where
         R: Send,
