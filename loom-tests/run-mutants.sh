@@ -54,6 +54,7 @@ loom    | close_no_fence              | late_submit_races_close   | deadlock; th
 loom    | late_latch_relaxed          | task_is_finished_publishes | Causality violation
 shuttle | batch_not_announced         | burst_wakes_every_worker  | deadlock! blocked tasks
 shuttle | close_skips_submitters      | imap_outlives_its_pool    | deadlock! blocked tasks
+shuttle | exiting_worker_pushes       | exit_hook_work_runs_on_the_hook | deadlock! blocked tasks
 '
 
 export RUSTC_WORKSPACE_WRAPPER="$PWD/loom-tests/mutant-rustc.sh"

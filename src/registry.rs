@@ -131,7 +131,13 @@ impl Registry {
     /// when the pool is dropped, after `close`; or when its build failed,
     /// when no `Imap` of it can exist), so the job is handed back.
     pub(crate) fn try_submit(&self, job: JobRef) -> Result<(), JobRef> {
-        if let Some(worker) = WorkerThread::current_in(self).filter(|w| !w.exiting()) {
+        // Mutant `exiting_worker_pushes`: an exiting worker's hook pushes on
+        // its own deque, which nobody drains any more.
+        #[cfg(not(stealpool_mutant = "exiting_worker_pushes"))]
+        let worker = WorkerThread::current_in(self).filter(|w| !w.exiting());
+        #[cfg(stealpool_mutant = "exiting_worker_pushes")]
+        let worker = WorkerThread::current_in(self);
+        if let Some(worker) = worker {
             // A worker of the pool is running, so the pool is not gone; and a
             // worker drains its own deque before it exits.
             worker.push(job);

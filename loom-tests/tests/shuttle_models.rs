@@ -317,3 +317,36 @@ fn shutdown_while_queued() {
         }
     });
 }
+
+/// An `on_thread_exit` hook pulls from an `Imap` of its own pool (the one
+/// way a hook can give that pool work); after the drop, the main thread
+/// drains the rest. The hook's batches must run on the hook's thread: one
+/// left on the exiting worker's deque would never run, and the main
+/// thread's `next()` would wait for it forever.
+#[test]
+fn exit_hook_work_runs_on_the_hook() {
+    check("exit_hook_work_runs_on_the_hook", || {
+        type Slot = shuttle::sync::Mutex<Option<stealpool::Imap<u64>>>;
+        let slot: Arc<Slot> = Arc::new(shuttle::sync::Mutex::new(None));
+        let pulled = Arc::new(shuttle::sync::Mutex::new(Vec::new()));
+        let pool = {
+            let (slot, pulled) = (Arc::clone(&slot), Arc::clone(&pulled));
+            Pool::builder()
+                .threads(2)
+                .on_thread_exit(move |_| {
+                    if let Some(imap) = slot.lock().unwrap().as_mut() {
+                        pulled.lock().unwrap().extend(imap.next());
+                    }
+                })
+                .build()
+                .expect("a pool of a few threads builds")
+        };
+        *slot.lock().unwrap() = Some(pool.imap(1u64..=6, |x| x * 3).window(3));
+        drop(pool);
+        let mut seen = pulled.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "one result per exit hook");
+        let rest = slot.lock().unwrap().take().expect("the iterator is back");
+        seen.extend(rest);
+        assert_eq!(seen, [3, 6, 9, 12, 15, 18]);
+    });
+}
