@@ -12,7 +12,7 @@
 //! would if dropped while the chunk unwinds) nor hides the call's panic.
 
 use crate::drive::{drive, Chunking, Outcome};
-use crate::panic::{drop_caught, keep_first, Panic};
+use crate::panic::drop_each;
 use crate::registry::Registry;
 use crate::sync::{into_inner, lock, Arc, Mutex};
 use crate::Pool;
@@ -41,24 +41,6 @@ impl Drop for Written<'_> {
             // `lock` ignores poisoning, so this cannot panic while the chunk
             // unwinds (short of running out of memory, which aborts).
             lock(self.partial).push(self.start..self.end);
-        }
-    }
-}
-
-/// Drops the results in `range` one at a time, keeping the first panic a
-/// `Drop` raises in `first` (and discarding later ones): every result is
-/// dropped even if some drops panic.
-///
-/// # Safety
-///
-/// Every index of `range` holds an initialized result that nobody else will
-/// drop or read.
-unsafe fn drop_results<R>(out: *mut R, range: Range<usize>, first: &mut Option<Panic>) {
-    for i in range {
-        // SAFETY: guaranteed by the caller; each index is read once.
-        let result = unsafe { out.add(i).read() };
-        if let Some(panic) = drop_caught(result) {
-            keep_first(first, panic);
         }
     }
 }
@@ -154,13 +136,13 @@ fn fail<R, E>(
     partial: Vec<Range<usize>>,
     first_error: Option<E>,
 ) -> Result<Vec<R>, E> {
-    let mut drop_panic = None;
-    for range in outcome.finished().into_iter().chain(partial) {
-        // SAFETY: finished ranges and the written prefixes of failed ones are
-        // disjoint and hold results that no one else drops (the output's
-        // length is still 0, and every chunk has stopped).
-        unsafe { drop_results(out, range, &mut drop_panic) };
-    }
+    let written = outcome.finished().into_iter().chain(partial).flatten();
+    // One at a time, each under `catch_unwind` (`drop_each`): every result is
+    // dropped even if some drops panic.
+    // SAFETY: finished ranges and the written prefixes of failed ones are
+    // disjoint and hold results that no one else drops (the output's length
+    // is still 0, and every chunk has stopped); each index is read once.
+    let drop_panic = drop_each(written.map(|i| unsafe { out.add(i).read() }));
     if let Some(panic) = outcome.panic {
         if let Some(extra) = drop_panic {
             crate::panic::discard(extra);
