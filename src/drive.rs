@@ -26,6 +26,7 @@
 //! and is handed back to the caller in [`Outcome`], which knows exactly which
 //! ranges finished (everything claimed, minus the failed ranges).
 
+use crate::engagement::CallEngagement;
 use crate::job::{Job, JobRef};
 use crate::latch::{Latch, Waiter};
 use crate::panic::{drop_caught, Panic};
@@ -301,6 +302,7 @@ where
             drive: (&drive as *const Drive<'_, B, L>).cast(),
             help: help::<B, L>,
             latch: &latch,
+            engagement: CallEngagement::published_now(),
         });
         // SAFETY: the ticket job owns one reference count (`into_raw`) that
         // `Ticket::execute` takes back; `drive` and `latch` outlive every
@@ -321,6 +323,7 @@ where
         if ticket.close() {
             latch.wait();
         }
+        registry.engagement().add(&ticket.engagement);
     } else {
         drive.participate(&mut local);
     }
@@ -347,6 +350,8 @@ struct Ticket {
     /// Runs `Drive::participate` (and recruits) for the erased drive type.
     help: unsafe fn(*const (), &Arc<Ticket>),
     latch: *const Latch,
+    /// When the call asked for help, and when its helpers started.
+    engagement: CallEngagement,
 }
 
 // SAFETY: the raw pointers are only dereferenced by a helper inside the gate,
@@ -426,6 +431,7 @@ impl Job for Ticket {
         // takes back exactly the reference it owns.
         let ticket = unsafe { Arc::from_raw(this) };
         if ticket.enter() {
+            ticket.engagement.helper_starts();
             // SAFETY: inside the gate, `drive` is alive and of the type `help`
             // was instantiated with.
             unsafe { (ticket.help)(ticket.drive, &ticket) };

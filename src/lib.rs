@@ -28,6 +28,7 @@
 mod builder;
 mod deque;
 mod drive;
+mod engagement;
 mod global;
 mod heartbeat;
 mod imap;

@@ -7,6 +7,7 @@
 
 use crate::builder::{HookFn, PoolBuilder};
 use crate::deque::{Deque, Injector, Stealer};
+use crate::engagement::Engagement;
 use crate::job::JobRef;
 use crate::sleep::Sleep;
 use crate::stats::{Stats, WorkerStats};
@@ -31,6 +32,8 @@ pub(crate) struct Registry {
     /// Threads inside `try_inject`; the drop waits for them to leave.
     submitters: AtomicUsize,
     stats: Box<[CachePadded<WorkerStats>]>,
+    /// How soon helpers start on calls that ask for help.
+    engagement: CachePadded<Engagement>,
     /// The builder's `on_thread_start` and `on_thread_exit` hooks.
     pub(crate) on_start: Option<Box<HookFn>>,
     pub(crate) on_exit: Option<Box<HookFn>>,
@@ -55,6 +58,7 @@ impl Registry {
             closed: AtomicBool::new(false),
             submitters: AtomicUsize::new(0),
             stats: (0..threads).map(|_| CachePadded::default()).collect(),
+            engagement: CachePadded::default(),
             on_start: builder.on_start.take(),
             on_exit: builder.on_exit.take(),
         });
@@ -213,7 +217,13 @@ impl Registry {
         }
         total.parks = self.sleep.parks();
         total.wakeups = self.sleep.wakeups();
+        self.engagement.add_to(&mut total);
         total
+    }
+
+    /// The engagement totals, to which finished calls add their figures.
+    pub(crate) fn engagement(&self) -> &Engagement {
+        &self.engagement
     }
 
     /// Whether `self` and `other` are the same registry.

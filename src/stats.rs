@@ -32,6 +32,22 @@ impl StatCounter {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Raises the value to `n` if it is lower, from any thread.
+    #[inline]
+    pub(crate) fn max_shared(&self, n: u64) {
+        // Relaxed: as `add_shared`.
+        self.0.fetch_max(n, Ordering::Relaxed);
+    }
+
+    /// Sets the value to `n` if it is still zero, from any thread.
+    #[inline]
+    pub(crate) fn set_first(&self, n: u64) {
+        // Relaxed: as `add_shared`.
+        let _ = self
+            .0
+            .compare_exchange(0, n, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
     /// The current value.
     pub(crate) fn get(&self) -> u64 {
         // Relaxed: see the module documentation.
@@ -92,4 +108,19 @@ pub struct Stats {
     pub parks: u64,
     /// Times a sleeping worker was woken.
     pub wakeups: u64,
+    /// Calls of the map family that ran past their solo start and asked the
+    /// workers for help (a call too short to ask stays on its caller).
+    pub calls_asking_help: u64,
+    /// Of those, the calls that at least one helper started on.
+    pub calls_helped: u64,
+    /// Helpers that started on those calls, all calls together (at most
+    /// `threads - 1` per call).
+    pub helpers_started: u64,
+    /// Summed over the helped calls: nanoseconds from the call's request for
+    /// help until its first helper started. Divided by `calls_helped`, the
+    /// mean time a call runs alone after asking.
+    pub first_helper_nanos: u64,
+    /// Summed over the helped calls: nanoseconds from the request for help
+    /// until the last helper started.
+    pub last_helper_nanos: u64,
 }

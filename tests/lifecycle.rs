@@ -274,3 +274,52 @@ fn blocked_workers_are_counted_in_parks() {
         );
     });
 }
+
+/// The engagement figures of `stats`: a call that blocks its first item until
+/// another thread has started an item is helped, by exactly the one other
+/// worker of a 2-thread pool, and the figures say so: one call asked, one
+/// was helped, one helper started, after a time no shorter than zero and the
+/// same for the first and the last helper. A call too short to ask for help
+/// adds nothing.
+#[test]
+fn stats_report_how_soon_helpers_start() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    watchdog(WATCHDOG_SECS, || {
+        let pool = Pool::new(2).unwrap();
+        let before = pool.stats();
+        assert_eq!(pool.map(&[1u8], |x| x + 1), [2]);
+        let tiny = pool.stats();
+        assert_eq!(tiny.calls_asking_help, before.calls_asking_help, "{tiny:?}");
+
+        let other_started = AtomicBool::new(false);
+        let input: Vec<usize> = (0..64).collect();
+        let caller = std::thread::current().id();
+        let out = pool.map_chunked(&input, 1, |&i| {
+            if std::thread::current().id() != caller {
+                other_started.store(true, Ordering::SeqCst);
+            } else if i == 0 {
+                // Wait for a helper (the watchdog catches one that never comes).
+                while !other_started.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            }
+            i
+        });
+        assert_eq!(out, input);
+        let after = pool.stats();
+        assert_eq!(
+            after.calls_asking_help - tiny.calls_asking_help,
+            1,
+            "{after:?}"
+        );
+        assert_eq!(after.calls_helped - tiny.calls_helped, 1, "{after:?}");
+        assert_eq!(after.helpers_started - tiny.helpers_started, 1, "{after:?}");
+        let first = after.first_helper_nanos - tiny.first_helper_nanos;
+        let last = after.last_helper_nanos - tiny.last_helper_nanos;
+        assert_eq!(
+            first, last,
+            "one helper: its start is the first and the last"
+        );
+        assert!(first < WATCHDOG_SECS * 1_000_000_000, "{after:?}");
+    });
+}
