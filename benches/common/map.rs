@@ -163,7 +163,8 @@ fn ticked(
         ..plain(
             name,
             &format!(
-                "every {} ms on idle pools: a map of {len} items of ~{item_ns:.0} ns                  (~{work_us:.0} us)",
+                "a map of {len} items of ~{item_ns:.0} ns (~{work_us:.0} us), one call \
+                 every {} ms on otherwise idle pools",
                 period.as_millis()
             ),
             Body::Spin((0..len).map(|i| cal.item(i, item_ns)).collect()),

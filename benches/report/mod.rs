@@ -134,9 +134,7 @@ impl Row {
                 .filter_map(|s| Some((s.clone(), json!(f(s)?))))
                 .collect()
         };
-        let speed_vs_seq = per_system(&|s| self.speed_vs_seq(s));
-        let cpu_vs_seq = per_system(&|s| self.cpu_vs_seq(s));
-        json!({
+        let mut row = json!({
             "workload": self.workload,
             "description": self.description,
             "threads": self.threads,
@@ -147,16 +145,21 @@ impl Row {
             "median_ns": self.median_ns,
             "min_ns": self.min_ns,
             "max_ns": self.max_ns,
-            "cpu_ns_per_call": self.cpu_ns,
             "ratio": ratios,
-            "speed_vs_seq": speed_vs_seq,
-            "cpu_vs_seq": cpu_vs_seq,
             "efficiency": efficiency,
             "stealpool_stats_per_call": self.stats,
             "heap_peak_bytes": self.heap_peak_bytes,
             "date": self.date,
             "machine": self.machine,
-        })
+        });
+        // The CPU times and the ratios to the loop, in rows that recorded
+        // CPU time (older rows of the store stay as they were written).
+        if !self.cpu_ns.is_empty() {
+            row["cpu_ns_per_call"] = json!(self.cpu_ns);
+            row["speed_vs_seq"] = Value::Object(per_system(&|s| self.speed_vs_seq(s)));
+            row["cpu_vs_seq"] = Value::Object(per_system(&|s| self.cpu_vs_seq(s)));
+        }
+        row
     }
 
     /// Reads a row written by [`to_json`](Self::to_json) (derived fields are
