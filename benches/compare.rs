@@ -1,13 +1,29 @@
 //! An interleaved, side-by-side comparison of `stealpool` with a sequential
 //! loop, rayon, `std::thread::scope`, chili and a channel pipeline, on every
-//! workload of the benchmarks (maps, fork-join, streaming; see
-//! `benches/common/`).
+//! workload of the benchmarks (maps, fork-join, streaming, and the tick
+//! workloads against a spinning "polling helper"; see `benches/common/`).
 //!
 //! On a shared, noisy machine absolute times drift from minute to minute, so
 //! every workload runs all its systems in one process, interleaved: each
 //! round runs every system once, in an order that rotates from round to
 //! round, and the report gives each system's median time per call and the
-//! ratios of those medians.
+//! ratios of those medians. Every sample also reads the process CPU time
+//! (`getrusage(RUSAGE_SELF)`, user + system, every thread) before and after,
+//! and the report gives its median per call (the `cpu/call` line under each
+//! row): what a system burns, spinning workers included, besides how fast it
+//! returns.
+//!
+//! The tick workloads (`tick-2ms`, `tick-1ms`; `--only tick` selects both)
+//! call a small map on a fixed schedule, one call per period, the caller
+//! sleeping until the next tick in between: a sample first sleeps one period
+//! (so that the previous system's threads go idle uncharged), then makes its
+//! calls at `t0`, `t0 + period`, ... and reads the CPU time at the tick after
+//! the last call, so that every call is charged exactly one period. Only the
+//! calls are timed. Their systems are `seq`, `stealpool`, `rayon` and
+//! `polling` (`common/polling.rs`: the caller and `threads - 1` helpers that
+//! spin between calls, engaged only during the `polling` samples); their
+//! rows add each system's speed relative to the loop (`seq/time`) and its CPU
+//! time relative to the loop's (`cpu/seq`).
 //!
 //! ```text
 //! cargo bench --bench compare -- [--threads N[,N...]] [--only NAME[,NAME]] [--rounds R]
