@@ -1,13 +1,29 @@
 //! An interleaved, side-by-side comparison of `stealpool` with a sequential
 //! loop, rayon, `std::thread::scope`, chili and a channel pipeline, on every
-//! workload of the benchmarks (maps, fork-join, streaming; see
-//! `benches/common/`).
+//! workload of the benchmarks (maps, fork-join, streaming, and the tick
+//! workloads against a spinning "polling helper"; see `benches/common/`).
 //!
 //! On a shared, noisy machine absolute times drift from minute to minute, so
 //! every workload runs all its systems in one process, interleaved: each
 //! round runs every system once, in an order that rotates from round to
 //! round, and the report gives each system's median time per call and the
-//! ratios of those medians.
+//! ratios of those medians. Every sample also reads the process CPU time
+//! (`getrusage(RUSAGE_SELF)`, user + system, every thread) before and after,
+//! and the report gives its median per call (the `cpu/call` line under each
+//! row): what a system burns, spinning workers included, besides how fast it
+//! returns.
+//!
+//! The tick workloads (`tick-2ms`, `tick-1ms`; `--only tick` selects both)
+//! call a small map on a fixed schedule, one call per period, the caller
+//! sleeping until the next tick in between: a sample first sleeps one period
+//! (so that the previous system's threads go idle uncharged), then makes its
+//! calls at `t0`, `t0 + period`, ... and reads the CPU time at the tick after
+//! the last call, so that every call is charged exactly one period. Only the
+//! calls are timed. Their systems are `seq`, `stealpool`, `rayon` and
+//! `polling` (`common/polling.rs`: the caller and `threads - 1` helpers that
+//! spin between calls, engaged only during the `polling` samples); their
+//! rows add each system's speed relative to the loop (`seq/time`) and its CPU
+//! time relative to the loop's (`cpu/seq`).
 //!
 //! ```text
 //! cargo bench --bench compare -- [--threads N[,N...]] [--only NAME[,NAME]] [--rounds R]
@@ -223,11 +239,53 @@ fn parse_count(value: &str, flag: &str) -> Result<usize, String> {
         .map_err(|_| format!("{flag}: expected a number, got {value:?}"))
 }
 
-/// Times one sample: `calls_per_sample` calls. Returns nanoseconds per call.
-fn sample(workload: &Workload, runners: &Runners, system: System) -> f64 {
+/// One sample of one system: wall time of the calls and process CPU time,
+/// both per call.
+struct Sample {
+    /// Wall time per call, calls only (not the pauses and ticks between).
+    ns: f64,
+    /// Process CPU time (every thread, `getrusage`) per call over the whole
+    /// sample, pauses and ticks included.
+    cpu_ns: f64,
+}
+
+/// Times one sample: `calls_per_sample` calls.
+fn sample(workload: &Workload, runners: &Runners, system: System) -> Sample {
     let calls = workload.calls_per_sample;
-    let elapsed = match workload.pause {
-        None => {
+    // The polling helpers spin for the whole sample of their system.
+    let _engaged = runners.engage(system);
+    if let Some(period) = workload.tick {
+        // Let the previous system's threads go idle (their spinning is not
+        // charged here), then start the schedule.
+        std::thread::sleep(period);
+    }
+    let cpu_before = common::process_cpu();
+    let elapsed = match (workload.pause, workload.tick) {
+        (_, Some(period)) => {
+            // Calls at t0, t0 + period, ...; the CPU time runs until the
+            // tick after the last call, so that every call is charged one
+            // period: its own work and whatever idles or spins after it.
+            let mut elapsed = Duration::ZERO;
+            let mut next = Instant::now();
+            for _ in 0..calls {
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                }
+                let started = Instant::now();
+                let output = workload.call(runners, system);
+                elapsed += started.elapsed();
+                drop(black_box(output));
+                // A call that overran its period starts the schedule anew.
+                next = (next + period).max(started);
+            }
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            elapsed
+        }
+        (None, None) => {
             // Results are kept until the clock stops, so that freeing them is
             // not timed.
             let mut kept: Vec<Output> = Vec::with_capacity(calls);
@@ -239,7 +297,7 @@ fn sample(workload: &Workload, runners: &Runners, system: System) -> f64 {
             drop(black_box(kept));
             elapsed
         }
-        Some(pause) => {
+        (Some(pause), None) => {
             let mut elapsed = Duration::ZERO;
             for _ in 0..calls {
                 std::thread::sleep(pause);
@@ -251,7 +309,11 @@ fn sample(workload: &Workload, runners: &Runners, system: System) -> f64 {
             elapsed
         }
     };
-    elapsed.as_nanos() as f64 / calls as f64
+    let cpu = common::process_cpu().saturating_sub(cpu_before);
+    Sample {
+        ns: elapsed.as_nanos() as f64 / calls as f64,
+        cpu_ns: cpu.as_nanos() as f64 / calls as f64,
+    }
 }
 
 /// `stealpool`'s counters per call between two snapshots.
@@ -305,6 +367,7 @@ fn measure(
     let mut heap_peak_bytes = BTreeMap::new();
     let expected = workload.call(runners, System::Seq).checksum();
     for &system in &systems {
+        let _engaged = runners.engage(system);
         let (got, peak) = if streaming {
             peak_growth(|| workload.call(runners, system).checksum())
         } else {
@@ -330,12 +393,14 @@ fn measure(
     }
 
     let mut samples: BTreeMap<System, Vec<f64>> = BTreeMap::new();
+    let mut cpu_samples: BTreeMap<System, Vec<f64>> = BTreeMap::new();
     let before = runners.pool.stats();
     for round in 0..rounds {
         for k in 0..systems.len() {
             let system = systems[(round + k) % systems.len()];
-            let ns = sample(workload, runners, system);
+            let Sample { ns, cpu_ns } = sample(workload, runners, system);
             samples.entry(system).or_default().push(ns);
+            cpu_samples.entry(system).or_default().push(cpu_ns);
         }
     }
     let after = runners.pool.stats();
@@ -351,6 +416,7 @@ fn measure(
         median_ns: BTreeMap::new(),
         min_ns: BTreeMap::new(),
         max_ns: BTreeMap::new(),
+        cpu_ns: BTreeMap::new(),
         stats: systems
             .contains(&System::Stealpool)
             .then(|| stats_per_call(&before, &after, rounds * workload.calls_per_sample)),
@@ -366,6 +432,11 @@ fn measure(
         row.min_ns.insert(name.clone(), v[0]);
         row.max_ns.insert(name, v[v.len() - 1]);
     }
+    for (system, mut v) in cpu_samples {
+        v.sort_by(f64::total_cmp);
+        row.cpu_ns
+            .insert(system.name().to_owned(), report::median_of_sorted(&v));
+    }
     Ok(row)
 }
 
@@ -379,11 +450,12 @@ fn run(args: &Args, calibration: &Calibration) -> Result<Vec<Row>, String> {
              (stealpool: a map's caller + up to {threads} - 1 workers, join/imap on {threads} \
              workers; rayon: {threads} workers, caller blocked; scope: the caller + {} spawned \
              threads per call; chili: the caller + {} workers; channel: the caller + {threads} \
-             spawned workers per call)",
+             spawned workers per call; polling: the caller + {} spinning helpers)",
             args.rounds,
             args.warmup,
             args.pools,
             calibration.ns_per_iter,
+            threads - 1,
             threads - 1,
             threads - 1,
         );

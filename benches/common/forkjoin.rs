@@ -194,7 +194,7 @@ impl Body {
     ///
     /// # Panics
     ///
-    /// If `system` is `Channel`.
+    /// If `system` is `Channel` or `Polling`.
     pub fn call(&self, runners: &Runners, system: System) -> u64 {
         let pool = &runners.pool;
         match self {
@@ -206,7 +206,9 @@ impl Body {
                     System::Rayon => runners.rayon.install(|| fib_rayon(n)),
                     System::Scope => fib_scope(runners.threads, n),
                     System::Chili => fib_chili(&mut runners.chili.scope(), n),
-                    System::Channel => panic!("channel does not run fork-join workloads"),
+                    System::Channel | System::Polling => {
+                        panic!("{} does not run fork-join workloads", system.name())
+                    }
                 }
             }
             Body::Tree { root, .. } => {
@@ -219,7 +221,9 @@ impl Body {
                     System::Rayon => runners.rayon.install(|| sum_rayon(root)),
                     System::Scope => sum_scope(runners.threads, root),
                     System::Chili => sum_chili(&mut runners.chili.scope(), root),
-                    System::Channel => panic!("channel does not run fork-join workloads"),
+                    System::Channel | System::Polling => {
+                        panic!("{} does not run fork-join workloads", system.name())
+                    }
                 }
             }
         }
@@ -259,5 +263,6 @@ pub fn workload(name: &str) -> Option<Workload> {
         kind: Kind::ForkJoin(body),
         calls_per_sample,
         pause: None,
+        tick: None,
     })
 }

@@ -1,7 +1,10 @@
 //! The parallel-map workloads: `seq`, `stealpool` (`Pool::map`), `rayon`
 //! (`par_iter().map().collect()` inside `install`) and `scope`
 //! (`std::thread::scope` with one equal static chunk per thread, spawned per
-//! call), every one returning its results in input order.
+//! call), every one returning its results in input order; the tick
+//! workloads (`tick-2ms`, `tick-1ms`: a small map called on a fixed schedule
+//! on otherwise idle pools) run `seq`, `stealpool`, `rayon` and `polling`
+//! (the spinning helpers of [`super::polling`]) instead of `scope`.
 
 use super::{checksum, spin, splitmix64, Calibration, Item, Kind, Runners, System, Workload};
 use std::mem::MaybeUninit;
@@ -78,6 +81,7 @@ impl Runners {
                 self.rayon.install(|| input.par_iter().map(f).collect())
             }
             System::Scope => scope_map(self.threads, input, f),
+            System::Polling => self.polling.map(input, f),
             System::Chili | System::Channel => {
                 panic!("{} does not run map workloads", system.name())
             }
@@ -138,6 +142,33 @@ fn plain(name: &'static str, description: &str, body: Body) -> Workload {
         kind: Kind::Map(body),
         calls_per_sample: 1,
         pause: None,
+        tick: None,
+    }
+}
+
+/// A tick workload: a map of `len` items of ~`item_ns` ns, called once every
+/// `period` (see [`Workload::tick`]), `calls` calls per sample.
+fn ticked(
+    name: &'static str,
+    cal: &Calibration,
+    len: usize,
+    item_ns: f64,
+    period: Duration,
+    calls: usize,
+) -> Workload {
+    let work_us = len as f64 * item_ns / US;
+    Workload {
+        calls_per_sample: calls,
+        tick: Some(period),
+        ..plain(
+            name,
+            &format!(
+                "a map of {len} items of ~{item_ns:.0} ns (~{work_us:.0} us), one call \
+                 every {} ms on otherwise idle pools",
+                period.as_millis()
+            ),
+            Body::Spin((0..len).map(|i| cal.item(i, item_ns)).collect()),
+        )
     }
 }
 
@@ -212,6 +243,10 @@ pub fn workload(name: &str, calibration: &Calibration) -> Option<Workload> {
                 inner: spin_items(2_000, &|_| 0.2 * US),
             },
         ),
+        // ~0.5 ms of work every 2 ms, ~50 us every 1 ms; 32 and 64 calls (64
+        // ms of schedule) per sample.
+        "tick-2ms" => ticked("tick-2ms", cal, 8192, 60.0, Duration::from_millis(2), 32),
+        "tick-1ms" => ticked("tick-1ms", cal, 1024, 50.0, Duration::from_millis(1), 64),
         _ => return None,
     };
     Some(workload)

@@ -11,7 +11,10 @@
 //!   stealpool, rayon and chili, and `scope` (the recursion split statically
 //!   into one piece per thread);
 //! - a **stream** ([`stream`]): `Pool::imap` against a producer/consumer built
-//!   from `std::sync::mpsc` channels, and a sequential loop.
+//!   from `std::sync::mpsc` channels, and a sequential loop;
+//! - a **tick** workload (a map called on a fixed schedule, [`Workload::tick`]):
+//!   `seq`, `stealpool`, `rayon` and `polling`, the hand-written spinning
+//!   helper of [`polling`] that shows what on-time helpers reach.
 //!
 //! Every call returns an [`Output`] whose [`checksum`](Output::checksum) must
 //! equal the sequential system's; the runners check that once before timing.
@@ -26,6 +29,7 @@
 pub mod alloc;
 pub mod forkjoin;
 pub mod map;
+pub mod polling;
 pub mod stream;
 pub mod suite;
 
@@ -69,16 +73,19 @@ pub enum System {
     Chili,
     /// A producer/consumer over `std::sync::mpsc` (stream workloads only).
     Channel,
+    /// The spinning helpers of [`polling`] (tick workloads only).
+    Polling,
 }
 
 /// Every system, in table order.
-pub const SYSTEMS: [System; 6] = [
+pub const SYSTEMS: [System; 7] = [
     System::Seq,
     System::Stealpool,
     System::Rayon,
     System::Scope,
     System::Chili,
     System::Channel,
+    System::Polling,
 ];
 
 impl System {
@@ -91,6 +98,7 @@ impl System {
             System::Scope => "scope",
             System::Chili => "chili",
             System::Channel => "channel",
+            System::Polling => "polling",
         }
     }
 
@@ -111,6 +119,10 @@ pub struct Runners {
     /// The chili pool: `threads - 1` workers plus the thread that opens a
     /// scope (chili's own accounting of `thread_count`).
     pub chili: chili::ThreadPool,
+    /// The polling helpers: `threads - 1` threads, parked except while
+    /// [engaged](polling::Helper::engage) (the runner engages them for the
+    /// samples of the `polling` system).
+    pub polling: polling::Helper,
 }
 
 impl Runners {
@@ -126,13 +138,39 @@ impl Runners {
             thread_count: NonZeroUsize::new(threads),
             ..chili::Config::default()
         });
+        let polling = polling::Helper::new(threads)?;
         Ok(Runners {
             threads,
             pool,
             rayon,
             chili,
+            polling,
         })
     }
+
+    /// Engages the polling helpers while the guard lives if `system` is
+    /// `polling` (they spin only then); nothing for the other systems.
+    pub fn engage(&self, system: System) -> Option<polling::Engaged<'_>> {
+        (system == System::Polling).then(|| self.polling.engage())
+    }
+}
+
+/// The CPU time this process has used so far, by every thread (user plus
+/// system time, `getrusage(RUSAGE_SELF)`; threads that have exited count).
+pub fn process_cpu() -> Duration {
+    // SAFETY: `getrusage` only writes the struct it is given, and an
+    // all-zero `rusage` is a valid value of it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return Duration::ZERO;
+        }
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// The FNV-1a-style fold that [`checksum`] applies per value.
@@ -277,10 +315,15 @@ pub struct Workload {
     pub calls_per_sample: usize,
     /// A sleep before each call, not timed: lets the pools go idle.
     pub pause: Option<Duration>,
+    /// The period of a tick workload: calls start on a fixed schedule, one
+    /// every period, the caller sleeping until the next tick in between (the
+    /// pools otherwise idle). Only the calls are timed; the process CPU time
+    /// of the whole schedule, sleeps included, is charged to its calls.
+    pub tick: Option<Duration>,
 }
 
 /// The workloads, in report order.
-pub const WORKLOADS: [&str; 11] = [
+pub const WORKLOADS: [&str; 13] = [
     "tiny",
     "uniform",
     "skewed",
@@ -292,6 +335,8 @@ pub const WORKLOADS: [&str; 11] = [
     "tree-sum-20",
     "tree-sum-24",
     "imap-stream",
+    "tick-2ms",
+    "tick-1ms",
 ];
 
 /// Builds the workload called `name`, or `None` if there is none. Building
@@ -321,6 +366,12 @@ impl Workload {
     /// The systems that run this workload, in table order.
     pub fn systems(&self) -> &'static [System] {
         match self.kind {
+            Kind::Map(_) if self.tick.is_some() => &[
+                System::Seq,
+                System::Stealpool,
+                System::Rayon,
+                System::Polling,
+            ],
             Kind::Map(_) => &[System::Seq, System::Stealpool, System::Rayon, System::Scope],
             Kind::ForkJoin(_) => &[
                 System::Seq,

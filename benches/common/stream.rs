@@ -166,5 +166,6 @@ pub fn workload(name: &str, calibration: &Calibration) -> Option<Workload> {
         }),
         calls_per_sample: 1,
         pause: None,
+        tick: None,
     })
 }

@@ -255,16 +255,27 @@ fn thread_tables(out: &mut String, at: &[&Row], t: usize) {
         out.push('\n');
     }
     *out += "\nMedian time per call:\n\n";
-    *out +=
-        "| workload | what one call does | seq | stealpool | rayon | scope | chili | channel |\n";
-    *out += "|---|---|--:|--:|--:|--:|--:|--:|\n";
+    // The polling column only where a tick workload was measured.
+    let systems: Vec<&str> = TIME_SYSTEMS
+        .into_iter()
+        .filter(|s| *s != "polling" || at.iter().any(|r| r.median(s).is_some()))
+        .collect();
+    *out += "| workload | what one call does |";
+    for s in &systems {
+        let _ = write!(out, " {s} |");
+    }
+    *out += "\n|---|---|";
+    *out += &"--:|".repeat(systems.len());
+    out.push('\n');
     for r in at {
         let _ = write!(out, "| {} | {} |", r.workload, r.description);
-        for s in ["seq", "stealpool", "rayon", "scope", "chili", "channel"] {
+        for s in &systems {
             let _ = write!(out, " {} |", time(r.median(s)));
         }
         out.push('\n');
     }
+    cpu_table(out, at);
+    tick_table(out, at);
     let heap: Vec<String> = at
         .iter()
         .flat_map(|r| {
@@ -281,6 +292,76 @@ fn thread_tables(out: &mut String, at: &[&Row], t: usize) {
         );
     }
     out.push('\n');
+}
+
+/// The systems of the tables of times and CPU times, in column order.
+const TIME_SYSTEMS: [&str; 7] = [
+    "seq",
+    "stealpool",
+    "rayon",
+    "scope",
+    "chili",
+    "channel",
+    "polling",
+];
+
+/// The process CPU time per call of the rows that recorded it, each with its
+/// ratio to the sequential loop's.
+fn cpu_table(out: &mut String, at: &[&Row]) {
+    let with_cpu: Vec<&&Row> = at.iter().filter(|r| !r.cpu_ns.is_empty()).collect();
+    if with_cpu.is_empty() {
+        return;
+    }
+    *out += "\nProcess CPU time per call (`getrusage`, user + system, every thread of the \
+             process, over each sample including its pauses and ticks; in brackets, over \
+             the sequential loop's):\n\n";
+    *out += "| workload | seq | stealpool | rayon | scope | chili | channel | polling |\n";
+    *out += "|---|--:|--:|--:|--:|--:|--:|--:|\n";
+    for r in with_cpu {
+        let _ = write!(out, "| {} |", r.workload);
+        for s in TIME_SYSTEMS {
+            let cell = match (r.cpu(s), r.cpu_vs_seq(s)) {
+                (Some(cpu), Some(x)) if s != "seq" => format!("{} ({x:.2}×)", time(Some(cpu))),
+                (cpu, _) => time(cpu),
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+}
+
+/// The tick workloads (the rows with the `polling` system): per system its
+/// time per call, speed relative to the sequential loop, CPU time per call
+/// and CPU time relative to the loop's.
+fn tick_table(out: &mut String, at: &[&Row]) {
+    let ticks: Vec<&&Row> = at
+        .iter()
+        .filter(|r| r.median_ns.contains_key("polling"))
+        .collect();
+    if ticks.is_empty() {
+        return;
+    }
+    *out += "\nTick workloads (a map called on a fixed schedule on otherwise idle pools; \
+             `polling` is the reference scheme of spinning helpers): speed is \
+             `T_seq / T`, CPU is per call over the whole schedule.\n\n";
+    *out += "| workload | system | time per call | speed vs seq | CPU per call | CPU vs seq |\n";
+    *out += "|---|---|--:|--:|--:|--:|\n";
+    for r in ticks {
+        for s in TIME_SYSTEMS {
+            if r.median(s).is_none() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| {} | {s} | {} | {} | {} | {} |",
+                r.workload,
+                time(r.median(s)),
+                number(r.speed_vs_seq(s), 2),
+                time(r.cpu(s)),
+                number(r.cpu_vs_seq(s), 2)
+            );
+        }
+    }
 }
 
 /// The targets of the issue, met or missed on the rows of the machine they

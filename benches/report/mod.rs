@@ -63,6 +63,11 @@ pub struct Row {
     pub min_ns: BTreeMap<String, f64>,
     /// The slowest sample per system, in ns per call.
     pub max_ns: BTreeMap<String, f64>,
+    /// Median process CPU time (user + system, every thread of the process,
+    /// `getrusage(RUSAGE_SELF)`) per call, per system, in ns: the sample's
+    /// CPU time, pauses and ticks included, over its calls. Empty in rows
+    /// measured before it was recorded.
+    pub cpu_ns: BTreeMap<String, f64>,
     /// `stealpool`'s [`STAT_FIELDS`] per call over the timed rounds.
     pub stats: Option<BTreeMap<String, f64>>,
     /// Peak growth of live heap bytes during one untimed call, per system
@@ -83,6 +88,23 @@ impl Row {
     /// `median(a) / median(b)`.
     pub fn ratio(&self, a: &str, b: &str) -> Option<f64> {
         Some(self.median(a)? / self.median(b)?)
+    }
+
+    /// The median process CPU time per call of `system`, in ns.
+    pub fn cpu(&self, system: &str) -> Option<f64> {
+        self.cpu_ns.get(system).copied()
+    }
+
+    /// The speed of `system` relative to the sequential loop:
+    /// `median(seq) / median(system)` (above 1: faster than the loop).
+    pub fn speed_vs_seq(&self, system: &str) -> Option<f64> {
+        Some(self.median("seq")? / self.median(system)?)
+    }
+
+    /// The CPU time per call of `system` relative to the sequential loop's:
+    /// `cpu(system) / cpu(seq)` (above 1: more CPU than the loop).
+    pub fn cpu_vs_seq(&self, system: &str) -> Option<f64> {
+        Some(self.cpu(system)? / self.cpu("seq")?)
     }
 
     /// Parallel efficiency of `system`: `T_seq / (T × threads)`.
@@ -106,7 +128,13 @@ impl Row {
             .keys()
             .filter_map(|s| Some((s.clone(), json!(self.efficiency(s)?))))
             .collect();
-        json!({
+        let per_system = |f: &dyn Fn(&str) -> Option<f64>| -> Map<String, Value> {
+            self.median_ns
+                .keys()
+                .filter_map(|s| Some((s.clone(), json!(f(s)?))))
+                .collect()
+        };
+        let mut row = json!({
             "workload": self.workload,
             "description": self.description,
             "threads": self.threads,
@@ -123,7 +151,15 @@ impl Row {
             "heap_peak_bytes": self.heap_peak_bytes,
             "date": self.date,
             "machine": self.machine,
-        })
+        });
+        // The CPU times and the ratios to the loop, in rows that recorded
+        // CPU time (older rows of the store stay as they were written).
+        if !self.cpu_ns.is_empty() {
+            row["cpu_ns_per_call"] = json!(self.cpu_ns);
+            row["speed_vs_seq"] = Value::Object(per_system(&|s| self.speed_vs_seq(s)));
+            row["cpu_vs_seq"] = Value::Object(per_system(&|s| self.cpu_vs_seq(s)));
+        }
+        row
     }
 
     /// Reads a row written by [`to_json`](Self::to_json) (derived fields are
@@ -164,6 +200,7 @@ impl Row {
             median_ns: numbers("median_ns"),
             min_ns: numbers("min_ns"),
             max_ns: numbers("max_ns"),
+            cpu_ns: numbers("cpu_ns_per_call"),
             stats: (!stats.is_empty()).then_some(stats),
             heap_peak_bytes: numbers("heap_peak_bytes"),
             date: text("date").unwrap_or_default(),
@@ -236,6 +273,11 @@ pub fn combine(mut draws: Vec<Row>) -> Row {
         }
         if let Some(max) = fold(|d| &d.max_ns, f64::max) {
             row.max_ns.insert(system.clone(), max);
+        }
+        let mut cpus: Vec<f64> = draws.iter().filter_map(|d| d.cpu(&system)).collect();
+        cpus.sort_by(f64::total_cmp);
+        if !cpus.is_empty() {
+            row.cpu_ns.insert(system.clone(), median_of_sorted(&cpus));
         }
         if let Some(heap) = fold(|d| &d.heap_peak_bytes, f64::max) {
             row.heap_peak_bytes.insert(system, heap);
@@ -401,8 +443,47 @@ pub fn table_header() -> String {
     line
 }
 
-/// One line of the terminal table.
+/// The lines of the terminal table for one row: the times, ratios and
+/// counters; under the system columns the CPU time per call (and under the
+/// ratio columns stealpool's CPU time over each system's), if measured; and
+/// for a row with the `polling` system (the tick workloads) every system's
+/// speed relative to the sequential loop and its CPU time relative to the
+/// loop's.
 pub fn table_row(row: &Row) -> String {
+    let mut out = table_line(row);
+    if !row.cpu_ns.is_empty() {
+        let mut line = format!("{:<20}", "  cpu/call");
+        for system in SYSTEMS {
+            line += &format!("{:>10}", time(row.cpu(system.name())));
+        }
+        for (a, b) in RATIOS {
+            let ratio = row.cpu(a).zip(row.cpu(b)).map(|(a, b)| a / b);
+            line += &format!("{:>7}", number(ratio, 2));
+        }
+        out += "\n";
+        out += &line;
+    }
+    if row.median_ns.contains_key("polling") {
+        for (label, f) in [
+            (
+                "  seq/time",
+                Row::speed_vs_seq as fn(&Row, &str) -> Option<f64>,
+            ),
+            ("  cpu/seq", Row::cpu_vs_seq),
+        ] {
+            let mut line = format!("{label:<20}");
+            for system in SYSTEMS {
+                line += &format!("{:>10}", number(f(row, system.name()), 2));
+            }
+            out += "\n";
+            out += &line;
+        }
+    }
+    out
+}
+
+/// The first line of a row in the terminal table.
+fn table_line(row: &Row) -> String {
     let mut line = format!("{:<17}{:>3}", row.workload, row.threads);
     for system in SYSTEMS {
         line += &format!("{:>10}", time(row.median(system.name())));
@@ -436,7 +517,11 @@ pub const TABLE_LEGEND: &str = "\
 sp/X: median stealpool time / median X time (below 1: stealpool faster); ry rayon, scp scope, \
 chi chili, chn channel.\n\
 eff: parallel efficiency T_seq / (T * threads). wsteal .. wakeup: stealpool Stats per call over \
-the timed rounds (worker_steals, injector_steals, parks, wakeups).";
+the timed rounds (worker_steals, injector_steals, parks, wakeups).\n\
+cpu/call: median process CPU time (getrusage, user + sys, every thread) per call over each \
+sample, pauses and ticks included; under the ratio columns stealpool's CPU over X's.\n\
+tick rows: seq/time is each system's speed relative to the sequential loop (above 1: faster), \
+cpu/seq its CPU time per call relative to the loop's; polling is the caller + spinning helpers.";
 
 /// Today's date (UTC), `YYYY-MM-DD`.
 pub fn today() -> String {
