@@ -81,7 +81,7 @@ mod report;
 
 use common::alloc::{peak_growth, CountingAlloc};
 use common::{Calibration, Kind, Output, Runners, System, Workload, SYSTEMS, WORKLOADS};
-use report::{docs, plot, Row, STAT_FIELDS};
+use report::{docs, plot, Row, ENGAGEMENT_FIELDS, STAT_FIELDS};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -333,7 +333,7 @@ fn stats_per_call(
             s.wakeups,
         ]
     };
-    STAT_FIELDS
+    let mut per_call: BTreeMap<String, f64> = STAT_FIELDS
         .iter()
         .zip(fields(before).into_iter().zip(fields(after)))
         .map(|(name, (b, a))| {
@@ -342,7 +342,27 @@ fn stats_per_call(
                 a.saturating_sub(b) as f64 / calls.max(1) as f64,
             )
         })
-        .collect()
+        .collect();
+    // Engagement: the share of calls that a helper started on, and the mean
+    // time from a call's request for help to its first and its last helper's
+    // start, over the helped calls.
+    let helped = after.calls_helped.saturating_sub(before.calls_helped);
+    per_call.insert(
+        ENGAGEMENT_FIELDS[0].to_owned(),
+        helped as f64 / calls.max(1) as f64,
+    );
+    if helped > 0 {
+        let mean_us = |a: u64, b: u64| a.saturating_sub(b) as f64 / helped as f64 / 1e3;
+        per_call.insert(
+            ENGAGEMENT_FIELDS[1].to_owned(),
+            mean_us(after.first_helper_nanos, before.first_helper_nanos),
+        );
+        per_call.insert(
+            ENGAGEMENT_FIELDS[2].to_owned(),
+            mean_us(after.last_helper_nanos, before.last_helper_nanos),
+        );
+    }
+    per_call
 }
 
 /// Checks every system against the sequential one, then times `rounds`

@@ -29,6 +29,12 @@ pub const STAT_FIELDS: [&str; 7] = [
     "wakeups",
 ];
 
+/// Engagement figures derived from `stealpool`'s [`Stats`](stealpool::Stats)
+/// over the timed rounds: the share of calls that a helper started on, and
+/// the mean microseconds from a helped call's request for help to its first
+/// and to its last helper's start.
+pub const ENGAGEMENT_FIELDS: [&str; 3] = ["helped", "first_helper_us", "last_helper_us"];
+
 /// The ratios reported for every row: stealpool's median over each other
 /// system's (below 1: stealpool faster).
 pub const RATIOS: [(&str, &str); 5] = [
@@ -437,8 +443,11 @@ pub fn table_header() -> String {
         line += &format!("{head:>7}");
     }
     line += " |";
-    for head in ["wsteal", "isteal", "parks", "wakeup"] {
+    for head in ["wsteal", "isteal", "parks", "wakeup", "helped"] {
         line += &format!("{head:>7}");
+    }
+    for head in ["1st us", "last us"] {
+        line += &format!("{head:>8}");
     }
     line
 }
@@ -498,6 +507,10 @@ fn table_line(row: &Row) -> String {
     for field in ["worker_steals", "injector_steals", "parks", "wakeups"] {
         line += &format!("{:>7}", count(row.stat(field)));
     }
+    line += &format!("{:>7}", number(row.stat(ENGAGEMENT_FIELDS[0]), 2));
+    for field in &ENGAGEMENT_FIELDS[1..] {
+        line += &format!("{:>8}", count(row.stat(field)));
+    }
     line
 }
 
@@ -517,7 +530,9 @@ pub const TABLE_LEGEND: &str = "\
 sp/X: median stealpool time / median X time (below 1: stealpool faster); ry rayon, scp scope, \
 chi chili, chn channel.\n\
 eff: parallel efficiency T_seq / (T * threads). wsteal .. wakeup: stealpool Stats per call over \
-the timed rounds (worker_steals, injector_steals, parks, wakeups).\n\
+the timed rounds (worker_steals, injector_steals, parks, wakeups). helped: share of calls a \
+helper started on; 1st us / last us: mean µs from a helped call's request for help to its first / \
+last helper's start (engagement, Stats::first_helper_nanos / last_helper_nanos).\n\
 cpu/call: median process CPU time (getrusage, user + sys, every thread) per call over each \
 sample, pauses and ticks included; under the ratio columns stealpool's CPU over X's.\n\
 tick rows: seq/time is each system's speed relative to the sequential loop (above 1: faster), \
