@@ -52,9 +52,23 @@ loom    | latch_wake_no_fence         | cross_pool_wait           | deadlock; th
 loom    | submit_no_fence             | late_submit_races_close   | deadlock; threads
 loom    | close_no_fence              | late_submit_races_close   | deadlock; threads
 loom    | late_latch_relaxed          | task_is_finished_publishes | Causality violation
+loom    | waiter_runs_foreign         | nested_map                | isolation: a worker waiting on its inner map ran another call
+loom    | waiters_never_poked         | callback_into_a_waiting_pool | deadlock; threads
+loom    | waiter_skips_queues         | callback_into_a_waiting_pool | deadlock; threads
+loom    | waiting_sleep_no_fence      | callback_into_a_waiting_pool | deadlock; threads
+loom    | poke_no_fence               | poke_wakes_a_foreign_waiter | deadlock; threads
+loom    | waiters_never_poked         | poke_wakes_a_foreign_waiter | deadlock; threads
+loom    | set_aside_unannounced       | foreign_wait_sets_aside_its_scope_task | deadlock; threads
+loom    | waiter_runs_foreign         | foreign_wait_sets_aside_its_scope_task | isolation: a foreign wait ran a task of the scope around it
+loom    | calls_skip_pending_joins    | join_b_stays_out_of_a_foreign_wait | isolation: a foreign wait in a join.s .a. ran its .b.
 shuttle | batch_not_announced         | burst_wakes_every_worker  | deadlock! blocked tasks
 shuttle | close_skips_submitters      | imap_outlives_its_pool    | deadlock! blocked tasks
 shuttle | exiting_worker_pushes       | exit_hook_work_runs_on_the_hook | deadlock! blocked tasks
+shuttle | waiter_runs_foreign         | locks_held_across_nested_calls | tried to acquire a Mutex it already holds
+shuttle | deep_waits_over_accept      | deep_waits_refuse_a_task_once | deep waits set the task aside
+shuttle | nested_wait_forgets_below   | nested_foreign_waits_refuse_the_outer_loop | tried to acquire a Mutex it already holds
+shuttle | foreign_wait_ignores_its_context | lock_across_a_task_join_on_another_pool | tried to acquire a Mutex it already holds
+shuttle | set_aside_unannounced       | set_aside_job_reaches_an_idle_worker | deadlock! blocked tasks
 '
 
 export RUSTC_WORKSPACE_WRAPPER="$PWD/loom-tests/mutant-rustc.sh"

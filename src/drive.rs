@@ -27,7 +27,8 @@
 //! ranges finished (everything claimed, minus the failed ranges).
 
 use crate::engagement::CallEngagement;
-use crate::job::{Job, JobRef};
+use crate::isolation::{chain_of, Call, Waiting};
+use crate::job::{Declined, Job, JobRef};
 use crate::latch::{Latch, Waiter};
 use crate::panic::{drop_caught, Panic};
 use crate::registry::Registry;
@@ -36,6 +37,7 @@ use crate::sync::{into_inner, lock, Arc, AtomicBool, AtomicUsize, Instant, Mutex
 use crate::worker_thread::WorkerThread;
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -267,7 +269,8 @@ where
     B: Fn(&mut L, Range<usize>) -> bool + Sync,
     L: Default,
 {
-    let own_worker = WorkerThread::current_in(registry);
+    let worker = WorkerThread::current();
+    let own_worker = worker.filter(|worker| worker.registry().same(registry));
     // At most `threads` threads work on a call at once, the caller included
     // (whether it is one of the pool's workers or not): a pool sized to leave
     // a core free does so, and efficiency figures compare like with like.
@@ -295,6 +298,12 @@ where
         Chunking::Fixed(n) => len > n,
     };
     if work_left {
+        // The call its helpers work inside, under the one the caller works
+        // in (if it is a worker of any pool); the caller works inside it too
+        // from now on, so that what its chunks call is under it as well.
+        // SAFETY: the enclosing call outlives this one, which ends here.
+        let call = unsafe { Call::under(worker.map_or(std::ptr::null(), |w| w.call())) };
+        let _inside = worker.map(|worker| worker.enter(&call));
         let latch = Latch::new(Waiter::current_for(registry));
         let ticket = Arc::new(Ticket {
             gate: AtomicUsize::new(0),
@@ -302,15 +311,19 @@ where
             drive: (&drive as *const Drive<'_, B, L>).cast(),
             help: help::<B, L>,
             latch: &latch,
+            call: &call,
             engagement: CallEngagement::published_now(),
         });
         // SAFETY: the ticket job owns one reference count (`into_raw`) that
         // `Ticket::execute` takes back; `drive` and `latch` outlive every
         // helper that enters, because we close the gate and wait below.
         let job = unsafe { JobRef::new(Arc::into_raw(Arc::clone(&ticket))) };
-        match own_worker {
-            Some(worker) => worker.push(job),
-            None => registry.inject(job),
+        // SAFETY: `call` lives in this frame.
+        unsafe {
+            match own_worker {
+                Some(worker) => worker.push(job, &call),
+                None => registry.inject(job, &call),
+            }
         }
         drive.participate(&mut local);
         // Mutant `panic_skips_wait`: after a failure, returns (and re-raises
@@ -321,7 +334,7 @@ where
             return drive.into_outcome();
         }
         if ticket.close() {
-            latch.wait();
+            latch.wait(&call);
         }
         registry.engagement().add(&ticket.engagement);
     } else {
@@ -350,6 +363,9 @@ struct Ticket {
     /// Runs `Drive::participate` (and recruits) for the erased drive type.
     help: unsafe fn(*const (), &Arc<Ticket>),
     latch: *const Latch,
+    /// The call, in the caller's frame: a waiter takes the ticket only if
+    /// its wait accepts this call.
+    call: *const Call,
     /// When the call asked for help, and when its helpers started.
     engagement: CallEngagement,
 }
@@ -426,18 +442,44 @@ impl Ticket {
 }
 
 impl Job for Ticket {
-    unsafe fn execute(this: *const Self) {
-        // SAFETY: the job was made by `Arc::into_raw` and runs once, so this
-        // takes back exactly the reference it owns.
-        let ticket = unsafe { Arc::from_raw(this) };
+    unsafe fn execute(
+        this: *const Self,
+        worker: Option<&WorkerThread>,
+        waiting: Waiting,
+    ) -> Result<(), Declined> {
+        // SAFETY: the job was made by `Arc::into_raw` and owns that
+        // reference: it is dropped below once the job has run, and kept for
+        // the queued job if the job declines.
+        let ticket = ManuallyDrop::new(unsafe { Arc::from_raw(this) });
+        let count = || worker.map(WorkerThread::count_job_run);
         if ticket.enter() {
+            // Inside the gate the call is alive: now the wait's rule can
+            // look at it. A wait that does not accept it leaves the ticket
+            // as it was (a caller that closed the gate meanwhile is woken by
+            // our leaving, as after any helper).
+            // SAFETY: alive inside the gate; the waiter's call is alive.
+            if !unsafe { waiting.accepts(ticket.call) } {
+                // SAFETY: as above.
+                let chain = unsafe { chain_of(ticket.call) };
+                // SAFETY: we entered above.
+                unsafe { ticket.leave() };
+                return Err(chain);
+            }
+            count();
+            let _inside = worker.map(|worker| worker.enter(ticket.call));
             ticket.engagement.helper_starts();
             // SAFETY: inside the gate, `drive` is alive and of the type `help`
             // was instantiated with.
             unsafe { (ticket.help)(ticket.drive, &ticket) };
             // SAFETY: we entered above.
             unsafe { ticket.leave() };
+        } else {
+            count();
         }
+        // Ran, or found closed: either way the job is done, and its
+        // reference goes.
+        drop(ManuallyDrop::into_inner(ticket));
+        Ok(())
     }
 }
 
@@ -461,7 +503,8 @@ where
             }
             // SAFETY: as in `drive`: the new job owns one reference count.
             let job = unsafe { JobRef::new(Arc::into_raw(Arc::clone(ticket))) };
-            worker.push(job);
+            // SAFETY: inside the gate the call is alive.
+            unsafe { worker.push(job, ticket.call) };
         }
     }
     drive.participate_fresh();

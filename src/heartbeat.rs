@@ -12,22 +12,44 @@
 //! The list runs through stack frames, so it is only sound while joins nest
 //! on the worker's stack (see "Stackful coroutines are not supported" on
 //! `Pool::join`).
+//!
+//! Each pending join is also a call (`isolation.rs`): its `a` runs inside
+//! it, and a promoted `b` belongs to it. The node costs the join nothing
+//! until someone needs it: the frame holds room for it, and it is written
+//! (*made*) when code inside `a` makes a call of its own and asks for the
+//! call it works in ([`JoinStack::current_call`]), when the worker enters
+//! another call (a job, a map that asked for help), or at promotion. The
+//! frames pushed since the worker last entered a call (those above the
+//! list's *base*) are the joins of the current context; every frame below
+//! the base has its node made (`enter_context` makes them before moving the
+//! base), so a heartbeat in a nested context can promote an outer frame.
 
+use crate::isolation::Call;
 use crate::job::JobRef;
 use crate::sync::Instant;
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 use std::time::Duration;
 
 /// How often a busy worker exposes its oldest pending join to thieves.
 pub(crate) const HEARTBEAT: Duration = Duration::from_micros(100);
+
+/// `JoinFrame::state`: a heartbeat turned `b` into a job on the deque.
+const PROMOTED: u8 = 1;
+/// `JoinFrame::state`: the join's call node is made.
+const NODE: u8 = 2;
 
 /// The type-erased head of a pending join, linked through the stack frames
 /// of the joins that are running on a worker, newest first.
 pub(crate) struct JoinFrame {
     /// The next older pending join, or null.
     older: *const JoinFrame,
-    /// Whether a heartbeat turned `b` into a job on the deque.
-    promoted: Cell<bool>,
+    /// `PROMOTED` and `NODE` (one byte to write on the hot path).
+    state: Cell<u8>,
+    /// The join's call, made at most once (then `NODE` is set), under the
+    /// call the join was made in, and never written again: other threads
+    /// read it through the jobs of the call and of the calls under it.
+    node: Cell<MaybeUninit<Call>>,
     /// Turns the frame's `b` into a stealable job.
     promote: unsafe fn(*const JoinFrame, usize) -> JobRef,
 }
@@ -37,9 +59,10 @@ impl JoinFrame {
     /// by `promote`.
     ///
     /// `promote` is called at most once, with a pointer to this frame and
-    /// the owning worker's index, while the frame is linked; it must turn
-    /// the frame into a job on the caller's stack that stays valid until the
-    /// join has taken it back or seen it finish.
+    /// the owning worker's index, while the frame is linked and its node is
+    /// made; it must turn the frame into a job of the frame's call
+    /// ([`node`](Self::node)) on the caller's stack that stays valid until
+    /// the join has taken it back or seen it finish.
     #[inline(always)]
     pub(crate) fn new(
         stack: &JoinStack,
@@ -47,9 +70,23 @@ impl JoinFrame {
     ) -> JoinFrame {
         JoinFrame {
             older: stack.newest.get(),
-            promoted: Cell::new(false),
+            state: Cell::new(0),
+            node: Cell::new(MaybeUninit::uninit()),
             promote,
         }
+    }
+
+    /// The join's call. Only made once promoted, or once code inside `a`
+    /// asked for the call it works in.
+    pub(crate) fn node(&self) -> *const Call {
+        // `MaybeUninit<T>` has the layout of `T`.
+        self.node.as_ptr().cast_const().cast()
+    }
+
+    /// Whether a heartbeat promoted the join.
+    #[inline(always)]
+    fn promoted(&self) -> bool {
+        self.state.get() & PROMOTED != 0
     }
 }
 
@@ -62,6 +99,10 @@ impl JoinFrame {
 pub(crate) struct JoinStack {
     /// The newest pending join, or null.
     newest: Cell<*const JoinFrame>,
+    /// The newest pending join when the worker last entered a call (see
+    /// the module documentation): the frames above it are the current
+    /// context's, and every frame from it down has its node made.
+    base: Cell<*const JoinFrame>,
     /// Joins left before the next look at the clock.
     countdown: Cell<u32>,
     /// Joins between looks at the clock, adapted to the grain of the work.
@@ -74,6 +115,7 @@ impl JoinStack {
     pub(crate) fn new() -> JoinStack {
         JoinStack {
             newest: Cell::new(std::ptr::null()),
+            base: Cell::new(std::ptr::null()),
             countdown: Cell::new(1),
             stride: Cell::new(1),
             last_look: Cell::new(None),
@@ -106,7 +148,100 @@ impl JoinStack {
     #[inline(always)]
     pub(crate) fn pop(&self, frame: &JoinFrame) -> bool {
         self.newest.set(frame.older);
-        frame.promoted.get()
+        frame.promoted()
+    }
+
+    /// The call that the code running now on this worker works inside: the
+    /// newest pending join of the current context (its node made now if it
+    /// was not), or `entered`, the call the worker last entered, if the
+    /// context has no pending join.
+    ///
+    /// `entered` must be the worker's entered call (null, or a live node
+    /// that outlives the current context).
+    #[inline]
+    #[cfg_attr(
+        stealpool_mutant = "calls_skip_pending_joins",
+        allow(unreachable_code, unused_variables)
+    )]
+    pub(crate) fn current_call(&self, entered: *const Call) -> *const Call {
+        // Mutant `calls_skip_pending_joins`: code inside a join's `a` works
+        // in the call the joiner entered, as if outside the join; a foreign
+        // wait in `a` then does not count the join among the calls around
+        // it, and runs `b`.
+        #[cfg(stealpool_mutant = "calls_skip_pending_joins")]
+        return entered;
+        let newest = self.newest.get();
+        if newest == self.base.get() {
+            return entered;
+        }
+        // SAFETY: `newest` is a linked frame above the base, hence alive;
+        // `entered` is as the caller says.
+        unsafe { self.make_node(newest, entered) }
+    }
+
+    /// Makes the nodes of `frame` and of the frames below it down to the
+    /// base (or the first with a node), and returns `frame`'s. A loop, from
+    /// the newest down: a frame's node only needs the *address* of the next
+    /// older frame's node, which this same loop makes before anyone can
+    /// read it (so a deep recursion costs no extra stack here).
+    ///
+    /// # Safety
+    ///
+    /// `frame` is a linked frame above the base; `entered` is the worker's
+    /// entered call.
+    #[cold]
+    #[inline(never)]
+    unsafe fn make_node(&self, frame: *const JoinFrame, entered: *const Call) -> *const Call {
+        let base = self.base.get();
+        let mut current = frame;
+        while !std::ptr::eq(current, base) {
+            // SAFETY: a linked frame above the base, alive (joins unlink
+            // before returning).
+            let this = unsafe { &*current };
+            let state = this.state.get();
+            if state & NODE != 0 {
+                // Made, and so are the frames below it.
+                break;
+            }
+            let parent = if std::ptr::eq(this.older, base) {
+                entered
+            } else {
+                // SAFETY: an older linked frame, alive.
+                unsafe { (*this.older).node() }
+            };
+            // SAFETY: the parent, the call the join was made in, encloses
+            // the join and so outlives its node; if it is the older frame's
+            // node, the next turn of this loop makes it (or it is made), and
+            // nobody reads either before this returns.
+            this.node
+                .set(MaybeUninit::new(unsafe { Call::under(parent) }));
+            this.state.set(state | NODE);
+            current = this.older;
+        }
+        // SAFETY: `frame` is alive.
+        unsafe { (*frame).node() }
+    }
+
+    /// The worker enters another call (whose code becomes the current
+    /// context): makes the nodes of the current context's joins, which a
+    /// heartbeat in the new context may promote or whose calls the new
+    /// context's may be under, and moves the base to the newest frame.
+    /// Returns the old base, for [`leave_context`](Self::leave_context).
+    #[inline]
+    pub(crate) fn enter_context(&self, entered: *const Call) -> *const JoinFrame {
+        let newest = self.newest.get();
+        if newest != self.base.get() {
+            // SAFETY: as in `current_call`.
+            unsafe { self.make_node(newest, entered) };
+        }
+        self.base.replace(newest)
+    }
+
+    /// The worker leaves the call it entered: `base` is what
+    /// [`enter_context`](Self::enter_context) returned.
+    #[inline]
+    pub(crate) fn leave_context(&self, base: *const JoinFrame) {
+        self.base.set(base);
     }
 
     /// The slow path of a join that looked at the clock: adapts the stride
@@ -117,7 +252,9 @@ impl JoinStack {
     /// both the taken-back and the stolen path.
     #[cold]
     #[inline(never)]
-    pub(crate) fn beat(&self, index: usize) -> Option<JobRef> {
+    ///
+    /// `entered` is the worker's entered call (see `current_call`).
+    pub(crate) fn beat(&self, index: usize, entered: *const Call) -> Option<(JobRef, *const Call)> {
         let now = Instant::now();
         let stride = self.stride.get();
         let stride = match self.last_look.get() {
@@ -143,18 +280,26 @@ impl JoinStack {
         // SAFETY: every linked frame is alive: a join unlinks its frame
         // before leaving its stack frame, and joins nest.
         while let Some(current) = unsafe { frame.as_ref() } {
-            if current.promoted.get() {
+            if current.promoted() {
                 break;
             }
             oldest = Some(current);
             frame = current.older;
         }
         let oldest = oldest?;
-        oldest.promoted.set(true);
-        // SAFETY: the frame is alive and unpromoted until now, and this
-        // worker is `index`, the owner of every frame in its list. The job
-        // stays in the frame until its join has taken it back or seen its
-        // latch set (`JoinFrame::new`'s contract on `promote`).
-        Some(unsafe { (oldest.promote)(oldest, index) })
+        // Its node: frames below the base have theirs; this makes those of
+        // the current context's.
+        let newest = self.newest.get();
+        if newest != self.base.get() {
+            // SAFETY: as in `current_call`.
+            unsafe { self.make_node(newest, entered) };
+        }
+        debug_assert!(oldest.state.get() & NODE != 0);
+        oldest.state.set(oldest.state.get() | PROMOTED);
+        // SAFETY: the frame is alive and unpromoted until now, its node is
+        // made, and this worker is `index`, the owner of every frame in its
+        // list. The job stays in the frame until its join has taken it back
+        // or seen its latch set (`JoinFrame::new`'s contract on `promote`).
+        Some((unsafe { (oldest.promote)(oldest, index) }, oldest.node()))
     }
 }

@@ -18,10 +18,12 @@
 
 mod feed;
 
+use crate::isolation::Call;
 use crate::job::JobResult;
 use crate::latch::Probe;
-use crate::latch::Waiter;
+use crate::latch::{waiting_for, Waiter};
 use crate::panic::DropEach;
+use crate::registry::Registry;
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
 use crate::task::Task;
 use crate::Pool;
@@ -114,7 +116,9 @@ struct InOrder<R>(DropEach<Task<Option<BatchOutput<R>>>>);
 
 impl<R: Send + 'static> Batches<R> for InOrder<R> {
     fn start(&mut self, feed: &mut Feed<R>, pulled: Pulled<R>) {
-        if let Some(task) = feed.start(pulled, |output| output) {
+        // SAFETY: a null parent: each batch is a task of its own, which
+        // `next` joins.
+        if let Some(task) = unsafe { feed.start(pulled, std::ptr::null(), |output| output) } {
             self.0 .0.push_back(task);
         }
     }
@@ -138,7 +142,18 @@ struct Completions<R> {
     ready: AtomicUsize,
     /// The consumer, while it waits.
     waiter: Mutex<Option<Waiter>>,
+    /// The call every batch's task is under: the consumer, waiting, runs
+    /// only those.
+    call: Call,
+    /// The pool, compared by address only (see `latch::waiting_for`).
+    pool: *const Registry,
 }
+
+// SAFETY: `pool` is an address that is never dereferenced; the rest is
+// `Send`/`Sync` for a `Send` result.
+unsafe impl<R: Send> Send for Completions<R> {}
+// SAFETY: as above.
+unsafe impl<R: Send> Sync for Completions<R> {}
 
 impl<R> Probe for Completions<R> {
     fn done(&self) -> bool {
@@ -180,7 +195,7 @@ impl<R> Completions<R> {
         if !self.done() {
             let waiter = Waiter::current();
             *lock(&self.waiter) = Some(waiter.clone());
-            waiter.wait_until(self);
+            waiter.wait_until(self, waiting_for(&self.call, self.pool));
             // The wait is over; later pushes need not wake anyone (a wake
             // that still arrives is a harmless spurious one).
             #[cfg(not(stealpool_mutant = "completion_takes_waiter"))]
@@ -208,9 +223,11 @@ struct AsCompleted<R> {
 impl<R: Send + 'static> Batches<R> for AsCompleted<R> {
     fn start(&mut self, feed: &mut Feed<R>, pulled: Pulled<R>) {
         let completions = Arc::clone(&self.completions);
+        let parent: *const Call = &self.completions.call;
         // The task's own handle is not needed: the output arrives through
         // `completions`.
-        let task = feed.start(pulled, move |output| completions.push(output));
+        // SAFETY: `parent` lives in the completions, which `finish` holds.
+        let task = unsafe { feed.start(pulled, parent, move |output| completions.push(output)) };
         self.in_flight += usize::from(task.is_some());
     }
 
@@ -383,6 +400,8 @@ impl Pool {
                     results: Mutex::new(DropEach::default()),
                     ready: AtomicUsize::new(0),
                     waiter: Mutex::new(None),
+                    call: Call::root(),
+                    pool: Arc::as_ptr(self.registry()),
                 }),
                 in_flight: 0,
             },

@@ -12,11 +12,19 @@
 //! whatever the grain of the recursion.
 //!
 //! A promoted `b` is a `StackJob` with a latch. When its join ends, the worker
-//! pops its deque until it finds `b` (running whatever else it pops), and runs
-//! `b` inline; if the deque runs dry, `b` was stolen, and the worker waits on
-//! the latch, running other jobs.
+//! pops its deque until it finds `b` (running, or setting aside, whatever
+//! else it pops), and runs `b` inline; if the deque runs dry, `b` was stolen,
+//! and the worker waits on the latch, running only the join's own work.
+//!
+//! Every join is a call (`isolation.rs`): `a` runs inside it, and a
+//! promoted `b` belongs to it. So a wait inside `a` on another pool's call,
+//! which refuses the calls that enclose it, refuses `b` too: `b` may need a
+//! lock that `a` holds across that wait. The node lives in the frame's head
+//! and is made only when needed (see `heartbeat.rs`): the not-promoted path
+//! neither writes it nor enters it.
 
 use crate::heartbeat::JoinFrame;
+use crate::isolation::{Call, Waiting};
 use crate::job::{Body, JobRef, StackJob};
 use crate::latch::{Latch, Waiter};
 use crate::panic::{discard, drop_caught, HeldAcrossUnwind};
@@ -84,6 +92,13 @@ where
         self.job.as_ptr().cast()
     }
 
+    /// The join's call (`JoinFrame::node`): `a` runs inside it, a promoted
+    /// `b` and what it forks belong to it, and a join waiting for a stolen
+    /// `b` runs only those. Made by the time the join is promoted.
+    fn call_ptr(&self) -> *const Call {
+        self.head.node()
+    }
+
     /// Moves `b` out of the frame.
     ///
     /// # Safety
@@ -109,8 +124,8 @@ where
     }
 }
 
-/// Promotes a pending join: moves its `b` into a `StackJob` in the frame's
-/// spare room, whose latch will wake worker `index`.
+/// Promotes a pending join: moves its `b` into a `StackJob` of the join's
+/// call in the frame's spare room, whose latch will wake worker `index`.
 ///
 /// # Safety
 ///
@@ -126,9 +141,11 @@ where
     // SAFETY: an unpromoted frame still holds `b`; the promotion is its one
     // reader (the join and the guard see `promoted` and leave it alone).
     let b = unsafe { pending.take_b() };
-    let job = StackJob::new(b.into_job(), Latch::new(Waiter::Worker(index)));
+    let call = pending.call_ptr();
+    let job = StackJob::new(b.into_job(), Latch::new(Waiter::Worker(index)), call);
     // SAFETY: the room is ours to initialize (an unpromoted frame's job slot
-    // is uninitialized); the join reads it back exactly once.
+    // is uninitialized); the join reads it back exactly once. The call
+    // lives in the frame as long as the job.
     unsafe {
         pending.job_ptr().write(job);
         (*pending.job_ptr()).as_job_ref()
@@ -150,8 +167,10 @@ where
         job: Cell::new(MaybeUninit::uninit()),
     };
     if joins.push(&pending.head) {
-        if let Some(oldest) = joins.beat(worker.index()) {
-            worker.push(oldest);
+        if let Some((oldest, call)) = joins.beat(worker.index(), worker.entered()) {
+            // SAFETY: the promoted join's frame, and its call, are alive
+            // (it is linked: pending on this worker).
+            unsafe { worker.push(oldest, call) };
         }
     }
     // If `a` panics, the guard unlinks the frame and waits for `b` if it was
@@ -160,6 +179,8 @@ where
         worker,
         pending: &pending,
     };
+    // `a` runs inside the join's call: the frame is the newest pending join
+    // (`WorkerThread::call`).
     let ra = a();
     std::mem::forget(guard);
     // If `b` panics, `a`'s result is dropped while that panic unwinds: the
@@ -171,21 +192,41 @@ where
         let rb = unsafe { pending.take_b() }.run_inline(worker);
         return (ra.into_inner(), rb);
     }
+    // SAFETY: promoted (`pop` said so), and this is the join's end.
+    let rb = unsafe { finish_promoted(worker, &pending) };
+    (ra.into_inner(), rb)
+}
+
+/// The end of a promoted join, after `a`: takes `b` back and runs it, or
+/// waits for the thief that stole it. Out of line, so that the common path
+/// of `join_on_worker` stays small (inlined, this path cost the not-promoted
+/// join a saved register and a few moves).
+///
+/// # Safety
+///
+/// The join was promoted and its frame unlinked; called once, by the join.
+#[cold]
+#[inline(never)]
+unsafe fn finish_promoted<B, RB>(worker: &WorkerThread, pending: &PendingJoin<B, RB>) -> RB
+where
+    B: JoinB<RB>,
+    RB: Send,
+{
     // The job must stay in the frame while a thief may hold a pointer to it:
     // wait on it in place, then move it out.
     // SAFETY: promoted, so initialized.
     let latch = unsafe { &(*pending.job_ptr()).latch };
-    let taken_back = worker.take_back(latch, job_id(&pending));
+    let taken_back = worker.take_back(latch, job_id(pending), own_call(pending));
     // SAFETY: promoted; taken back or finished, so no one else uses it; read
     // once.
     let job = unsafe { pending.take_job() };
     if taken_back {
-        let rb = job.take_func().call();
-        return (ra.into_inner(), rb);
+        // Inside the join's call, as a thief would run it.
+        let _inside = worker.enter(pending.call_ptr());
+        return job.take_func().call();
     }
     // Stolen, and finished: `take_back` waited for its latch.
-    let rb = job.into_result().into_value();
-    (ra.into_inner(), rb)
+    job.into_result().into_value()
 }
 
 /// The id of a pending join's promoted job, as the deque holds it.
@@ -195,6 +236,15 @@ where
     RB: Send,
 {
     pending.job_ptr().cast_const().cast()
+}
+
+/// The waiting rule of a promoted join: only its own call's work.
+fn own_call<B, RB>(pending: &PendingJoin<B, RB>) -> Waiting
+where
+    B: JoinB<RB>,
+    RB: Send,
+{
+    Waiting::Own(pending.call_ptr())
 }
 
 /// Unlinks a join's frame if `a` unwinds, waiting for `b` if it was stolen.
@@ -230,7 +280,8 @@ where
         let latch = unsafe { &(*self.pending.job_ptr()).latch };
         // Whether taken back (then dropped unrun) or stolen (then finished),
         // the job no longer runs once this returns.
-        self.worker.take_back(latch, job_id(self.pending));
+        self.worker
+            .take_back(latch, job_id(self.pending), own_call(self.pending));
         // SAFETY: as above; read once (the normal path is not taken).
         let job = unsafe { self.pending.take_job() };
         if let Some(panic) = drop_caught(job) {

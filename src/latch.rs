@@ -16,6 +16,7 @@
 //! everything it needs to wake the waiter *before* it publishes the flag, and
 //! touches nothing of the latch afterwards.
 
+use crate::isolation::{Call, Waiting};
 use crate::registry::Registry;
 use crate::sync::{lock, thread, Arc, AtomicBool, Mutex, Ordering, Thread};
 use crate::worker_thread::WorkerThread;
@@ -104,12 +105,12 @@ impl Waiter {
         }
     }
 
-    /// Blocks until `probe` is done: a worker runs other jobs of its pool
-    /// meanwhile, a plain thread parks.
-    pub(crate) fn wait_until(&self, probe: &impl Probe) {
+    /// Blocks until `probe` is done: a worker runs the jobs of its pool that
+    /// `waiting` accepts meanwhile, a plain thread parks.
+    pub(crate) fn wait_until(&self, probe: &impl Probe, waiting: Waiting) {
         match self {
             Waiter::Worker(_) | Waiter::ForeignWorker { .. } => match WorkerThread::current() {
-                Some(worker) => worker.wait_until(probe),
+                Some(worker) => worker.wait_until(probe, waiting),
                 None => unreachable!("a worker latch waited on outside its worker"),
             },
             Waiter::Thread(_) => {
@@ -175,9 +176,15 @@ impl Latch {
     }
 
     /// Blocks the calling thread, which must be the latch's waiter, until the
-    /// latch is set: a worker runs other jobs meanwhile, a plain thread parks.
-    pub(crate) fn wait(&self) {
-        self.waiter.wait_until(self);
+    /// latch is set: a worker runs the jobs of `call` (the call whose work
+    /// sets the latch) meanwhile, a plain thread parks.
+    ///
+    /// A worker of the setters' pool (`Waiter::Worker`) runs only jobs under
+    /// `call`; a worker of another pool also runs its own pool's jobs of
+    /// other call trees (`isolation::Waiting::Foreign`).
+    pub(crate) fn wait(&self, call: *const Call) {
+        let own = matches!(self.waiter, Waiter::Worker(_));
+        self.waiter.wait_until(self, Waiting::for_call(call, own));
     }
 }
 
@@ -237,13 +244,23 @@ impl LateLatch {
         }
     }
 
-    /// Blocks the calling thread until the latch is set (see [`Latch::wait`]).
-    pub(crate) fn wait(&self) {
+    /// Blocks the calling thread until the latch is set (see [`Latch::wait`]):
+    /// `call` is the call whose work sets it, made on `pool` (compared by
+    /// address only).
+    pub(crate) fn wait(&self, call: *const Call, pool: *const Registry) {
         if self.probe() {
             return;
         }
         let waiter = Waiter::current();
         *lock(&self.waiter) = Some(waiter.clone());
-        waiter.wait_until(self);
+        waiter.wait_until(self, waiting_for(call, pool));
     }
+}
+
+/// The waiting rule for the calling thread's wait on `call`, made on `pool`
+/// (compared by address only), when the waiter may be a worker of any pool.
+pub(crate) fn waiting_for(call: *const Call, pool: *const Registry) -> Waiting {
+    let own = WorkerThread::current()
+        .is_some_and(|worker| std::ptr::eq(Arc::as_ptr(worker.registry()), pool));
+    Waiting::for_call(call, own)
 }

@@ -17,13 +17,52 @@
 //! * [`Pool::map_chunked`] takes an explicit chunk size, [`Pool::try_map`]
 //!   stops at the first error, [`Pool::for_each`] returns nothing.
 //! * Calls nest: a map called from inside the pool keeps its worker busy with
-//!   other work while it waits, and pools can call into each other.
+//!   the map's own work while it waits, and pools can call into each other.
 //! * [`Pool::join`] is a fork-join whose not-stolen path costs a few loads and
 //!   stores; [`Pool::in_worker`] hands a recursion a [`Worker`] whose
 //!   [`join`](Worker::join) skips even the look-up of the calling worker.
 //!
+//! # Waiting runs only the call's work
+//!
+//! A thread that waits inside a pool call (the `map` family, [`Pool::join`]
+//! and [`Worker::join`], [`Pool::scope`], [`Pool::apply`], [`Task::join`],
+//! [`Imap`] and [`ImapUnordered`]) helps while it waits, but only with the
+//! work of that call: its map's chunks, its join's `b` and what `b` forks,
+//! its scope's tasks, its task, and the calls nested inside those. It never
+//! picks up another item of an enclosing loop, nor the work of an unrelated
+//! call. So holding a lock across a pool call is safe, as long as the work
+//! under the lock does not itself take that lock: the outer items that take
+//! it wait for the lock on *other* threads, and nothing can stack a second
+//! acquisition on the holder's thread. The same goes for a
+//! [`OnceLock`](std::sync::OnceLock) initialiser that calls the pool.
+//!
+//! ```
+//! use std::sync::Mutex;
+//! let pool = stealpool::Pool::new(4)?;
+//! let total = Mutex::new(0u64);
+//! pool.for_each(&[1u64, 2, 3, 4, 5, 6, 7, 8], |&x| {
+//!     let mut total = total.lock().unwrap();
+//!     // The lock is held across an inner parallel call: while this thread
+//!     // waits for it, it runs only the inner call's work, never another
+//!     // item of the outer loop (which would try to take the lock again).
+//!     let inner: u64 = pool.map(&[x; 1000], |&y| y * 2).iter().sum();
+//!     *total += inner;
+//! });
+//! assert_eq!(total.into_inner().unwrap(), 72_000);
+//! # Ok::<(), stealpool::BuildError>(())
+//! ```
+//!
+//! One exception keeps pools that call into each other free of deadlocks: a
+//! worker of pool A waiting for a call on pool B may also run A's work of
+//! other calls, but never the work of the calls that enclose its wait (the
+//! loop whose item holds the lock), nor, if that other work waits on a pool
+//! in turn, the work of the calls enclosing any wait below on the same
+//! thread. The jobs a waiter will not run go back on the pool's global queue
+//! for an idle worker ([`Stats::set_aside`] counts them).
+//!
 //! The engine (one deque per worker, a global injector, randomized stealing,
-//! a sleep protocol that loses no wake-up) is described in `docs/design.md`.
+//! a sleep protocol that loses no wake-up, the waiting rule above) is
+//! described in `docs/design.md`.
 
 mod builder;
 mod deque;
@@ -32,6 +71,7 @@ mod engagement;
 mod global;
 mod heartbeat;
 mod imap;
+mod isolation;
 mod job;
 mod join;
 mod latch;

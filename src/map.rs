@@ -192,10 +192,13 @@ impl Pool {
     /// to `threads - 1` workers (so a 1-thread pool runs an outside call on
     /// the caller alone).
     ///
-    /// Called from one of this pool's workers (a nested map), the caller keeps
-    /// running other jobs while it waits; called from a worker of another
-    /// pool, that worker keeps running its own pool's jobs; called from any
-    /// other thread, it blocks once it has nothing left to do.
+    /// Called from one of this pool's workers (a nested map), the caller
+    /// helps with this call's own work (and the calls nested in it) while it
+    /// waits, nothing else; called from a worker of another pool, that worker
+    /// keeps running its own pool's jobs, except those of the calls around
+    /// this one (see "Waiting runs only the call's work" in the crate
+    /// documentation); called from any other thread, it blocks once it has
+    /// nothing left to do.
     ///
     /// # Panics
     ///

@@ -17,8 +17,10 @@
 //! matters: by the models whose caller runs `map_chunked` or `join` on a
 //! thread of its own (`loom-tests/src/support.rs`, `from_outside`).
 
-use crate::job::{Job, JobRef};
+use crate::isolation::Waiting;
+use crate::job::{run_in_call, Declined, Job, JobRef};
 use crate::sync::{lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::worker_thread::WorkerThread;
 use crate::Pool;
 
 pub use crate::MUTANT;
@@ -63,7 +65,19 @@ impl<'a> CountedJob<'a> {
 }
 
 impl Job for CountedJob<'_> {
-    unsafe fn execute(this: *const Self) {
+    unsafe fn execute(
+        this: *const Self,
+        worker: Option<&WorkerThread>,
+        waiting: Waiting,
+    ) -> Result<(), Declined> {
+        // A job of no call: what an idle worker runs, and a wait sets aside.
+        // SAFETY: no call to keep alive.
+        unsafe { run_in_call(std::ptr::null(), worker, waiting, || Self::run(this)) }
+    }
+}
+
+impl CountedJob<'_> {
+    fn run(this: *const Self) {
         // SAFETY: `inject`'s caller keeps the job alive while it can run.
         let job = unsafe { &*this };
         // AcqRel: two executions of one job see each other; only the first
@@ -92,5 +106,6 @@ impl Job for CountedJob<'_> {
 pub unsafe fn inject(pool: &Pool, job: &CountedJob<'_>) {
     // SAFETY: the caller keeps the job alive while any worker can run it.
     let job_ref = unsafe { JobRef::new(job as *const CountedJob<'_>) };
-    pool.registry().inject(job_ref);
+    // SAFETY: a job of no call.
+    unsafe { pool.registry().inject(job_ref, std::ptr::null()) };
 }

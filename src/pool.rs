@@ -14,6 +14,7 @@
 //! | `imap`, `imap_unordered` | `imap.rs` |
 
 use crate::builder::PoolBuilder;
+use crate::isolation::Call;
 use crate::job::StackJob;
 use crate::latch::{Latch, Waiter};
 use crate::registry::Registry;
@@ -122,7 +123,9 @@ impl Pool {
     /// `Pool.apply`; rayon's `ThreadPool::install`). Called on a worker of this pool, it runs `f` inline.
     ///
     /// The caller blocks until `f` returns: a worker of another pool keeps
-    /// running its own pool's jobs meanwhile, any other thread parks.
+    /// running its own pool's jobs meanwhile, except those of the calls
+    /// around this one (see "Waiting runs only the call's work" in the crate
+    /// documentation); any other thread parks.
     ///
     /// # Panics
     ///
@@ -143,11 +146,17 @@ impl Pool {
         if self.own_worker().is_some() {
             return f();
         }
-        let job = StackJob::new(f, Latch::new(Waiter::current_for(self.registry())));
+        // The call `f` runs inside: under the call the caller works in, if
+        // it is a worker of another pool.
+        let within = WorkerThread::current().map_or(std::ptr::null(), WorkerThread::call);
+        // SAFETY: the enclosing call outlives this one, which ends here.
+        let call = unsafe { Call::under(within) };
+        let job = StackJob::new(f, Latch::new(Waiter::current_for(self.registry())), &call);
         // SAFETY: `job` stays in this frame until its latch is set: we wait
-        // for it right below, and waiting does not unwind.
-        self.registry().inject(unsafe { job.as_job_ref() });
-        job.latch.wait();
+        // for it right below, and waiting does not unwind. `call` lives in
+        // this frame too.
+        unsafe { self.registry().inject(job.as_job_ref(), &call) };
+        job.latch.wait(&call);
         job.into_result().into_value()
     }
 }

@@ -8,6 +8,7 @@
 use crate::builder::{HookFn, PoolBuilder};
 use crate::deque::{Deque, Injector, Stealer};
 use crate::engagement::Engagement;
+use crate::isolation::{self, Call};
 use crate::job::JobRef;
 use crate::sleep::Sleep;
 use crate::stats::{Stats, WorkerStats};
@@ -109,19 +110,33 @@ impl Registry {
         &self.stats[index]
     }
 
-    /// Submits a job from outside the pool and wakes a worker for it.
-    pub(crate) fn inject(&self, job: JobRef) {
+    /// Submits a job of `call` from outside the pool and wakes a worker for
+    /// it (or pokes a waiter that accepts it).
+    ///
+    /// # Safety
+    ///
+    /// `call` is null or a live node that stays alive until this returns.
+    pub(crate) unsafe fn inject(&self, job: JobRef, call: *const Call) {
         self.injector.push(job);
-        self.sleep.new_work();
+        // SAFETY: forwarded to the caller.
+        self.sleep
+            .new_work(|shown| shown.judge(unsafe { isolation::walk(call) }));
     }
 
-    /// Submits a job: on the calling worker's deque if it is one of this
-    /// pool's workers (where other workers may steal it), otherwise on the
-    /// injector.
-    pub(crate) fn submit(&self, job: JobRef) {
-        match WorkerThread::current_in(self) {
-            Some(worker) => worker.push(job),
-            None => self.inject(job),
+    /// Submits a job of `call`: on the calling worker's deque if it is one of
+    /// this pool's workers (where other workers may steal it), otherwise on
+    /// the injector.
+    ///
+    /// # Safety
+    ///
+    /// As [`inject`](Self::inject).
+    pub(crate) unsafe fn submit(&self, job: JobRef, call: *const Call) {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            match WorkerThread::current_in(self) {
+                Some(worker) => worker.push(job, call),
+                None => self.inject(job, call),
+            }
         }
     }
 
@@ -134,7 +149,11 @@ impl Registry {
     /// on its deque would never run. The pool is closed by then (hooks run
     /// when the pool is dropped, after `close`; or when its build failed,
     /// when no `Imap` of it can exist), so the job is handed back.
-    pub(crate) fn try_submit(&self, job: JobRef) -> Result<(), JobRef> {
+    ///
+    /// # Safety
+    ///
+    /// As [`inject`](Self::inject).
+    pub(crate) unsafe fn try_submit(&self, job: JobRef, call: *const Call) -> Result<(), JobRef> {
         // Mutant `exiting_worker_pushes`: an exiting worker's hook pushes on
         // its own deque, which nobody drains any more.
         #[cfg(not(stealpool_mutant = "exiting_worker_pushes"))]
@@ -144,7 +163,8 @@ impl Registry {
         if let Some(worker) = worker {
             // A worker of the pool is running, so the pool is not gone; and a
             // worker drains its own deque before it exits.
-            worker.push(job);
+            // SAFETY: forwarded to the caller.
+            unsafe { worker.push(job, call) };
             return Ok(());
         }
         // Relaxed increment, then a SeqCst fence, pairing with the fence in
@@ -159,7 +179,8 @@ impl Registry {
         let result = if self.closed.load(Ordering::Relaxed) {
             Err(job)
         } else {
-            self.inject(job);
+            // SAFETY: forwarded to the caller.
+            unsafe { self.inject(job, call) };
             Ok(())
         };
         // Release: the push above happens before `close` sees the count drop.

@@ -1,10 +1,12 @@
 //! `Pool::scope`: tasks that may borrow from the caller's stack.
 
+use crate::isolation::Call;
 use crate::job::HeapJob;
 use crate::latch::{Latch, Waiter};
 use crate::panic::{discard, drop_caught, Panic};
 use crate::registry::Registry;
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
+use crate::worker_thread::WorkerThread;
 use crate::Pool;
 use std::fmt;
 use std::marker::PhantomData;
@@ -21,6 +23,9 @@ pub struct Scope<'scope, 'env: 'scope> {
     panic: Mutex<Option<Panic>>,
     /// Set when `pending` reaches zero.
     all_done: Latch,
+    /// The scope's call: its tasks belong to it, and the body runs inside
+    /// it on a worker.
+    call: Call,
     /// Invariance over 'scope, as in `std::thread::Scope`.
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
@@ -100,8 +105,10 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         };
         // SAFETY: `run` borrows only what outlives 'scope, and `Pool::scope`
         // does not return before every task has run; `run` cannot unwind.
-        let job = unsafe { HeapJob::into_job_ref(run) };
-        self.registry.submit(job);
+        // The scope's call lives as long as the scope.
+        let job = unsafe { HeapJob::into_job_ref(run, &self.call) };
+        // SAFETY: the scope, and its call, outlive the job.
+        unsafe { self.registry.submit(job, &self.call) };
     }
 
     fn record_panic(&self, panic: Panic) {
@@ -147,8 +154,9 @@ impl Pool {
     /// `std::thread::scope` on pool threads.
     ///
     /// The body `f` runs on the calling thread (it need not be `Send`). While
-    /// waiting for the tasks, a caller that is a worker runs jobs of its own
-    /// pool; any other thread parks. Spawned tasks are queued, never run
+    /// waiting for the tasks, a caller that is a worker runs the scope's
+    /// tasks and what they call, nothing else (see "Waiting runs only the
+    /// call's work" in the crate documentation); any other thread parks. Spawned tasks are queued, never run
     /// inline by `spawn`, so a task spawning a task spawning a task... does
     /// not grow any stack.
     ///
@@ -176,15 +184,21 @@ impl Pool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
+        let worker = WorkerThread::current();
         let scope = Scope {
             registry: Arc::clone(self.registry()),
             pending: AtomicUsize::new(1),
             panic: Mutex::new(None),
             all_done: Latch::new(Waiter::current_for(self.registry())),
+            // SAFETY: the call the caller works in encloses the scope.
+            call: unsafe { Call::under(worker.map_or(std::ptr::null(), WorkerThread::call)) },
             scope: PhantomData,
             env: PhantomData,
         };
+        // The body (and what it calls) works inside the scope's call.
+        let inside = worker.map(|worker| worker.enter(&scope.call));
         let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+        drop(inside);
         let result = match result {
             Ok(value) => Some(value),
             Err(panic) => {
@@ -195,7 +209,7 @@ impl Pool {
         // SAFETY: the body's count. The scope lives in this frame, so reading
         // it after the release is fine.
         unsafe { Scope::finish_one(&scope) };
-        scope.all_done.wait();
+        scope.all_done.wait(&scope.call);
         let first_panic = lock(&scope.panic).take();
         match (result, first_panic) {
             (value, Some(panic)) => {

@@ -9,8 +9,8 @@
 //!   publisher reads both at once.
 //! * A **publisher** (a push of a job, a latch set, shutdown) first makes its
 //!   news visible, then runs `fence(SeqCst)`, then reads `counters` (or a
-//!   worker's `sleeping` flag) to decide whom to wake.
-//! * A worker **going to sleep** first announces it (`sleeping` flag and
+//!   worker's `state`) to decide whom to wake.
+//! * A worker **going to sleep** first announces it (`state` and
 //!   counter), then runs `fence(SeqCst)`, then checks once more for news (its
 //!   latch, the queues). Only if there is none does it block.
 //!
@@ -23,18 +23,29 @@
 //! worker will find the job. When the last searcher stops searching it wakes a
 //! sleeper if work is left, so a burst of jobs recruits workers one at a time,
 //! and only as many as there are jobs for.
+//!
+//! A worker that waits inside a call (`isolation.rs`) is none of these: it
+//! runs only the jobs its wait accepts, so general news must not wake it.
+//! It *shows* its wait in its slot (the awaited call's address), and a
+//! publisher whose job that wait accepts *pokes* it: sets the slot's `poked`
+//! flag and wakes it if it sleeps. The same two-fence argument, with the
+//! showing in place of the counters and `poked` in place of the queues,
+//! loses no poke (`docs/design.md`).
 
+use crate::isolation::{Call, Shown, Verdict, SHOWN_ENCLOSING};
 use crate::stats::StatCounter;
 use crate::sync::Ordering;
-use crate::sync::{fence, lock, wait, AtomicBool, AtomicUsize, Condvar, Mutex};
+use crate::sync::{fence, lock, wait, AtomicBool, AtomicPtr, AtomicUsize, Condvar, Mutex};
 use crossbeam_utils::CachePadded;
+use std::ptr;
 
-/// Bits of `counters` per field: the low half counts sleeping workers, the
-/// high half searching ones.
-const HALF: u32 = usize::BITS / 2;
+/// Bits of `counters` per field: from the low end, the counts of sleeping
+/// (idle) workers, of searching workers, and of workers showing a wait.
+const FIELD: u32 = usize::BITS / 3;
 const ONE_SLEEPING: usize = 1;
-const ONE_SEARCHING: usize = 1 << HALF;
-const FIELD_MASK: usize = (1 << HALF) - 1;
+const ONE_SEARCHING: usize = 1 << FIELD;
+const ONE_WAITING: usize = 1 << (2 * FIELD);
+const FIELD_MASK: usize = (1 << FIELD) - 1;
 
 /// The most workers one pool may have, so that each counter fits its field.
 pub(crate) const MAX_THREADS: usize = FIELD_MASK;
@@ -44,19 +55,60 @@ fn sleeping_of(counters: usize) -> usize {
 }
 
 fn searching_of(counters: usize) -> usize {
-    counters >> HALF
+    (counters >> FIELD) & FIELD_MASK
 }
+
+fn waiting_of(counters: usize) -> usize {
+    (counters >> (2 * FIELD)) & FIELD_MASK
+}
+
+/// A slot's `state`: the worker is not blocked.
+const AWAKE: usize = 0;
+/// The worker is (about to be) blocked, idle: any job is news to it.
+const IDLE: usize = 1;
+/// The worker is (about to be) blocked in a wait: only its probe and pokes
+/// are news to it.
+const WAITING: usize = 2;
 
 /// Where one worker sleeps.
 struct Slot {
-    /// True while the worker is (about to be) blocked on `condvar`. Written
-    /// only with `mutex` held; read without it by publishers that look for a
-    /// sleeper.
-    sleeping: AtomicBool,
+    /// `AWAKE`, `IDLE` or `WAITING`. Written only with `mutex` held; read
+    /// without it by publishers that look for a sleeper.
+    state: AtomicUsize,
     mutex: Mutex<()>,
     condvar: Condvar,
+    /// The wait the worker shows to publishers (see `isolation::Shown`),
+    /// field by field: the awaited call, or null.
+    awaited: AtomicPtr<Call>,
+    /// `Shown::foreign`.
+    foreign: AtomicBool,
+    /// `Shown::enclosing`.
+    enclosing: [AtomicPtr<Call>; SHOWN_ENCLOSING],
+    /// `Shown::deep`.
+    deep: AtomicBool,
+    /// For a deep foreign wait: the addresses of its enclosing calls past
+    /// those in `enclosing` (`Waiting::enclosing_beyond`), written by the
+    /// worker before it shows the wait, read by publishers whose job's call
+    /// the atomics leave open (`Verdict::Unlisted`). Without it a deep
+    /// waiter was poked for the jobs it refuses, and two of them poked each
+    /// other for one such job without end, each setting it aside.
+    beyond: Mutex<Vec<usize>>,
+    /// Set by a publisher whose job the shown wait accepts; cleared by the
+    /// worker before each search.
+    poked: AtomicBool,
     /// Times this slot's worker blocked (it is the only writer).
     parks: StatCounter,
+}
+
+/// Blocks on `slot`'s condition variable, whose mutex `guard` holds, until
+/// a waker sets the state back to `AWAKE` (under the mutex, so the loop also
+/// absorbs spurious condition-variable wake-ups). The park is counted before
+/// blocking, so that a worker asleep now is counted.
+fn block(slot: &Slot, mut guard: crate::sync::MutexGuard<'_, ()>) {
+    slot.parks.add(1);
+    while slot.state.load(Ordering::Relaxed) != AWAKE {
+        guard = wait(&slot.condvar, guard);
+    }
 }
 
 /// The sleep state of one pool.
@@ -74,9 +126,15 @@ impl Sleep {
         let slots = (0..threads)
             .map(|_| {
                 CachePadded::new(Slot {
-                    sleeping: AtomicBool::new(false),
+                    state: AtomicUsize::new(AWAKE),
                     mutex: Mutex::new(()),
                     condvar: Condvar::new(),
+                    awaited: AtomicPtr::new(ptr::null_mut()),
+                    foreign: AtomicBool::new(false),
+                    enclosing: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+                    deep: AtomicBool::new(false),
+                    beyond: Mutex::new(Vec::new()),
+                    poked: AtomicBool::new(false),
                     parks: StatCounter::default(),
                 })
             })
@@ -135,25 +193,166 @@ impl Sleep {
         }
     }
 
-    /// Called after new work was made visible (pushed on a deque or the
-    /// injector). Wakes one sleeper unless a searcher will find the work.
+    /// Called after a new job was made visible (pushed on a deque or the
+    /// injector). Wakes one idle sleeper unless a searcher will find the
+    /// job, and pokes every waiting worker whose shown wait accepts it:
+    /// `judge(shown)`, see `isolation::Shown::judge`.
     ///
-    /// Returns the number of workers it woke (0 or 1).
+    /// Returns the number of idle workers it woke (0 or 1).
     #[inline]
-    pub(crate) fn new_work(&self) -> usize {
+    pub(crate) fn new_work(&self, judge: impl Fn(&Shown) -> Verdict) -> usize {
         // SeqCst fence, pairing with the fence in `sleep` (and in
-        // `stop_searching`): either the sleeper's re-check sees our push, or
-        // our load below sees the sleeper counted.
+        // `stop_searching`, `show_waiting`): either the sleeper's re-check
+        // (the waiter's search) sees our push, or our loads below see the
+        // sleeper counted (the wait shown).
         // (Mutant `new_work_no_fence` leaves the fence out.)
         #[cfg(not(stealpool_mutant = "new_work_no_fence"))]
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above.
         let counters = self.counters.load(Ordering::Relaxed);
-        if searching_of(counters) == 0 && sleeping_of(counters) > 0 {
+        let woken = if searching_of(counters) == 0 && sleeping_of(counters) > 0 {
             self.wake_one()
         } else {
             0
+        };
+        // Mutant `waiters_never_poked`: only idle workers hear of new jobs.
+        #[cfg(not(stealpool_mutant = "waiters_never_poked"))]
+        if waiting_of(counters) > 0 {
+            self.poke_waiters(judge);
         }
+        woken
+    }
+
+    /// Pokes every worker whose shown wait accepts a job (see `new_work`).
+    #[cold]
+    fn poke_waiters(&self, judge: impl Fn(&Shown) -> Verdict) {
+        for (index, slot) in self.slots.iter().enumerate() {
+            // Relaxed loads: ordered after the publisher's push by the fence
+            // in `new_work`. A showing read half old, half new (the worker
+            // showed a nested wait or restored an outer one meanwhile) can
+            // only be wrong about a wait whose own search, after its own
+            // fence, comes after ours, and sees the job anyway.
+            let awaited = slot.awaited.load(Ordering::Relaxed);
+            if awaited.is_null() {
+                continue;
+            }
+            let shown = Shown {
+                awaited,
+                foreign: slot.foreign.load(Ordering::Relaxed),
+                enclosing: std::array::from_fn(|i| {
+                    slot.enclosing[i].load(Ordering::Relaxed).cast_const()
+                }),
+                deep: slot.deep.load(Ordering::Relaxed),
+            };
+            let accepts = match judge(&shown) {
+                Verdict::Accepts => true,
+                Verdict::Refuses => false,
+                // Mutant `deep_waits_over_accept`: a deep waiter is poked
+                // for every job of an unlisted call, the jobs of its far
+                // enclosing calls (which it refuses) included.
+                #[cfg(stealpool_mutant = "deep_waits_over_accept")]
+                Verdict::Unlisted(_) => true,
+                // The list may be newer than the atomics read above (the
+                // worker showed another wait meanwhile): as with a showing
+                // read half old, half new, only a wait whose search comes
+                // after ours can be misjudged, and that search sees the job.
+                #[cfg(not(stealpool_mutant = "deep_waits_over_accept"))]
+                Verdict::Unlisted(call) => !lock(&slot.beyond).contains(&(call as usize)),
+            };
+            if !accepts {
+                continue;
+            }
+            // Release: a waiter that takes the poke (Acquire) sees the job.
+            slot.poked.store(true, Ordering::Release);
+            // SeqCst fence, pairing with the one in `sleep_waiting`: either
+            // the waiter's re-check sees `poked`, or we see it asleep here.
+            // (Mutant `poke_no_fence` leaves it out.)
+            #[cfg(not(stealpool_mutant = "poke_no_fence"))]
+            fence(Ordering::SeqCst);
+            // Relaxed: ordered by the fence above.
+            if slot.state.load(Ordering::Relaxed) == WAITING {
+                self.wake(index);
+            }
+        }
+    }
+
+    /// Worker `index` shows that it waits (`shown`), replacing what it
+    /// showed before; `beyond` lists a deep foreign wait's other enclosing
+    /// calls (`Waiting::enclosing_beyond`). `first`: it showed no wait
+    /// before, and now counts as waiting.
+    pub(crate) fn show_waiting(
+        &self,
+        index: usize,
+        shown: &Shown,
+        beyond: impl FnOnce(&mut Vec<usize>),
+        first: bool,
+    ) {
+        let slot = &self.slots[index];
+        if shown.deep {
+            // Before the atomics and the fence, like them. The lock is the
+            // slot's own: only publishers that find this wait deep take it.
+            let mut list = lock(&slot.beyond);
+            list.clear();
+            beyond(&mut list);
+        }
+        // Relaxed: ordered before the waiter's search by the fence below.
+        slot.awaited
+            .store(shown.awaited.cast_mut(), Ordering::Relaxed);
+        slot.foreign.store(shown.foreign, Ordering::Relaxed);
+        for (field, &node) in slot.enclosing.iter().zip(&shown.enclosing) {
+            field.store(node.cast_mut(), Ordering::Relaxed);
+        }
+        slot.deep.store(shown.deep, Ordering::Relaxed);
+        if first {
+            // Relaxed: as the other counters, ordered by the fences.
+            self.counters.fetch_add(ONE_WAITING, Ordering::Relaxed);
+        }
+        // SeqCst fence, pairing with the one in `new_work`: either the
+        // publisher sees the showing and pokes us, or our next search sees
+        // its job. (Mutant `show_no_fence` leaves it out.)
+        #[cfg(not(stealpool_mutant = "show_no_fence"))]
+        fence(Ordering::SeqCst);
+    }
+
+    /// Worker `index` no longer waits: it stops counting as waiting.
+    pub(crate) fn hide_waiting(&self, index: usize) {
+        let slot = &self.slots[index];
+        // Relaxed: a publisher that still sees the old showing pokes us for
+        // nothing, which is harmless.
+        slot.awaited.store(ptr::null_mut(), Ordering::Relaxed);
+        self.counters.fetch_sub(ONE_WAITING, Ordering::Relaxed);
+    }
+
+    /// Worker `index` takes the pokes it got, before a search: the search
+    /// sees the jobs they were for.
+    pub(crate) fn take_poke(&self, index: usize) {
+        // Acquire: pairs with the Release of the poke, so that the search
+        // that follows sees the publisher's job.
+        self.slots[index].poked.swap(false, Ordering::Acquire);
+    }
+
+    /// Puts worker `index`, which waits inside a call, to sleep unless
+    /// `done` (its probe) or a poke says otherwise after the sleep was
+    /// announced. Returns whether it actually blocked.
+    pub(crate) fn sleep_waiting(&self, index: usize, done: impl FnOnce() -> bool) -> bool {
+        let slot = &self.slots[index];
+        let guard = lock(&slot.mutex);
+        // Relaxed: the fence below orders it before the re-check.
+        slot.state.store(WAITING, Ordering::Relaxed);
+        // SeqCst fence, pairing with the latch setter's
+        // (`wake_worker_for_latch`) and the poker's (`poke_waiters`): either
+        // they see us asleep, or we see the latch or the poke here.
+        // (Mutant `waiting_sleep_no_fence` leaves it out.)
+        #[cfg(not(stealpool_mutant = "waiting_sleep_no_fence"))]
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence; the next search takes the poke
+        // with Acquire.
+        if done() || slot.poked.load(Ordering::Relaxed) {
+            slot.state.store(AWAKE, Ordering::Relaxed);
+            return false;
+        }
+        block(slot, guard);
+        true
     }
 
     /// Puts worker `index`, which is searching, to sleep unless `has_news`
@@ -163,7 +362,7 @@ impl Sleep {
     /// Returns `true` if the worker actually blocked.
     pub(crate) fn sleep(&self, index: usize, has_news: impl FnOnce() -> bool) -> bool {
         let slot = &self.slots[index];
-        let mut guard = lock(&slot.mutex);
+        let guard = lock(&slot.mutex);
         // Mutant `sleep_check_before_announce`: looks for news before the
         // sleep is announced, so a publisher can miss the sleeper while the
         // sleeper misses the news.
@@ -172,9 +371,9 @@ impl Sleep {
             let news = has_news();
             move || news
         };
-        // Announce: flag first, then counters (searching -> sleeping). Relaxed:
-        // the fence below orders both before the re-check.
-        slot.sleeping.store(true, Ordering::Relaxed);
+        // Announce: state first, then counters (searching -> sleeping).
+        // Relaxed: the fence below orders both before the re-check.
+        slot.state.store(IDLE, Ordering::Relaxed);
         self.counters
             .fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), Ordering::Relaxed);
         // SeqCst fence, pairing with the publishers' fences (`new_work`,
@@ -183,38 +382,36 @@ impl Sleep {
         #[cfg(not(stealpool_mutant = "sleep_no_fence"))]
         fence(Ordering::SeqCst);
         if has_news() {
-            // Nobody can have woken us: a waker changes `sleeping` only with
+            // Nobody can have woken us: a waker changes `state` only with
             // the mutex, which we hold. Undo the announce ourselves.
-            slot.sleeping.store(false, Ordering::Relaxed);
+            slot.state.store(AWAKE, Ordering::Relaxed);
             self.counters
                 .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::Relaxed);
             return false;
         }
-        // Counted before blocking, so that a worker asleep now is counted.
-        slot.parks.add(1);
-        // The waker clears `sleeping` (and moves us back to searching in
-        // `counters`) under the mutex, so this loop also absorbs spurious
-        // condition-variable wake-ups.
-        while slot.sleeping.load(Ordering::Relaxed) {
-            guard = wait(&slot.condvar, guard);
-        }
-        drop(guard);
+        // The waker also moves us back to searching in `counters`.
+        block(slot, guard);
         true
     }
 
-    /// Wakes worker `index` if it sleeps. Returns whether it did.
+    /// Wakes worker `index` if it sleeps (idle or in a wait). Returns
+    /// whether it did.
     fn wake(&self, index: usize) -> bool {
         let slot = &self.slots[index];
         let _guard = lock(&slot.mutex);
         // Relaxed: the mutex orders this with the sleeper's writes.
-        if !slot.sleeping.load(Ordering::Relaxed) {
+        let state = slot.state.load(Ordering::Relaxed);
+        if state == AWAKE {
             return false;
         }
-        slot.sleeping.store(false, Ordering::Relaxed);
-        // The woken worker comes back as a searcher, so that publishers do not
-        // wake a second worker for the job this one is about to find.
-        self.counters
-            .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::Relaxed);
+        slot.state.store(AWAKE, Ordering::Relaxed);
+        // A woken idle worker comes back as a searcher, so that publishers
+        // do not wake a second worker for the job this one is about to
+        // find. (A waiting worker is not counted in either field.)
+        if state == IDLE {
+            self.counters
+                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::Relaxed);
+        }
         slot.condvar.notify_one();
         // Several threads may wake workers at once, so this counter needs a
         // read-modify-write; it sits on the path of a system call anyway.
@@ -222,17 +419,19 @@ impl Sleep {
         true
     }
 
-    /// Wakes one sleeping worker, if any. Returns the number woken (0 or 1).
+    /// Wakes one idle sleeping worker, if any. Returns the number woken (0
+    /// or 1).
     fn wake_one(&self) -> usize {
         let n = self.slots.len();
         // Relaxed: only spreads wake-ups; any start index is correct.
         let start = self.next_wake.fetch_add(1, Ordering::Relaxed) % n;
         for offset in 0..n {
             let index = (start + offset) % n;
-            // Relaxed peek: a stale `false` can only skip a worker that is
-            // still re-checking (and will see the news), a stale `true` is
-            // corrected under the slot's mutex in `wake`.
-            if self.slots[index].sleeping.load(Ordering::Relaxed) && self.wake(index) {
+            // Relaxed peek: a stale `AWAKE` can only skip a worker that is
+            // still re-checking (and will see the news), a stale `IDLE` is
+            // corrected under the slot's mutex in `wake`. A waiting sleeper
+            // is not woken for general news: its wait may not accept it.
+            if self.slots[index].state.load(Ordering::Relaxed) == IDLE && self.wake(index) {
                 return 1;
             }
         }
@@ -247,7 +446,7 @@ impl Sleep {
         #[cfg(not(stealpool_mutant = "latch_wake_no_fence"))]
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above.
-        if self.slots[index].sleeping.load(Ordering::Relaxed) {
+        if self.slots[index].state.load(Ordering::Relaxed) != AWAKE {
             self.wake(index);
         }
     }
@@ -255,7 +454,7 @@ impl Sleep {
     /// Wakes every sleeping worker (shutdown).
     ///
     /// No fence is needed here, unlike `wake_worker_for_latch`: that one
-    /// peeks at `sleeping` without the lock, while this takes every slot's
+    /// peeks at `state` without the lock, while this takes every slot's
     /// mutex (in `wake`), which a sleeper holds from its announce through
     /// its re-check of the news (the `terminate` flag, stored before this
     /// call). Either we lock first, and the sleeper's later lock makes the

@@ -63,6 +63,7 @@ pub(crate) struct WorkerStats {
     pub(crate) injector_steals: StatCounter,
     pub(crate) worker_steals: StatCounter,
     pub(crate) failed_steals: StatCounter,
+    pub(crate) set_aside: StatCounter,
 }
 
 impl WorkerStats {
@@ -72,6 +73,7 @@ impl WorkerStats {
         total.injector_steals += self.injector_steals.get();
         total.worker_steals += self.worker_steals.get();
         total.failed_steals += self.failed_steals.get();
+        total.set_aside += self.set_aside.get();
     }
 }
 
@@ -103,6 +105,11 @@ pub struct Stats {
     pub worker_steals: u64,
     /// Searches of every queue that found nothing.
     pub failed_steals: u64,
+    /// Jobs that a worker waiting inside a call took but did not run,
+    /// because they belong to no call under the awaited one (see the crate
+    /// documentation, "Waiting runs only the call's work"): each went back on
+    /// the pool's global queue.
+    pub set_aside: u64,
     /// Times a worker blocked in the sleep protocol (counted as it blocks, so
     /// a worker asleep now is included).
     pub parks: u64,

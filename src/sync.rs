@@ -37,7 +37,7 @@ mod cell {
 #[cfg(not(any(loom, shuttle)))]
 mod imp {
     pub(crate) use super::cell::UnsafeCell;
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use std::thread::{self, Thread};
     pub(crate) use std::thread_local;
@@ -52,7 +52,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use loom::thread::{self, Thread};
     pub(crate) use loom::thread_local;
@@ -73,7 +73,7 @@ mod imp {
 #[cfg(all(shuttle, not(loom)))]
 mod imp {
     pub(crate) use super::cell::UnsafeCell;
-    pub(crate) use shuttle::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use shuttle::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
     pub(crate) use shuttle::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use shuttle::thread::{self, Thread};
     pub(crate) use shuttle::thread_local;

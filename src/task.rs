@@ -1,5 +1,6 @@
 //! `Pool::spawn` and its handle, [`Task`].
 
+use crate::isolation::Call;
 use crate::job::{HeapJob, JobResult};
 use crate::latch::LateLatch;
 use crate::registry::Registry;
@@ -11,7 +12,20 @@ use std::fmt;
 struct TaskState<R> {
     result: Mutex<JobResult<R>>,
     done: LateLatch,
+    /// The task's call: a root (the task outlives the call that spawned
+    /// it), or under an `imap`'s call. A worker that joins the task runs only
+    /// jobs under it.
+    call: Call,
+    /// The pool's registry, compared by address only: whether a joiner is
+    /// a worker of the task's pool.
+    pool: *const Registry,
 }
+
+// SAFETY: `pool` is an address that is never dereferenced; the rest is
+// `Send`/`Sync` for a `Send` result.
+unsafe impl<R: Send> Send for TaskState<R> {}
+// SAFETY: as above.
+unsafe impl<R: Send> Sync for TaskState<R> {}
 
 /// A handle to a task started by [`Pool::spawn`], to wait for its result.
 ///
@@ -35,9 +49,12 @@ impl<R> fmt::Debug for Task<R> {
 impl<R> Task<R> {
     /// Waits for the task and returns its result.
     ///
-    /// A worker of any pool that joins keeps running its own pool's jobs while
-    /// it waits (so joining a task of the same pool from inside it cannot
-    /// deadlock); any other thread parks.
+    /// A worker of the task's pool that joins runs the task itself if no one
+    /// has started it, and otherwise only the task's own work while it waits
+    /// (so joining a task from inside its 1-thread pool cannot deadlock); a
+    /// worker of another pool keeps running its own pool's jobs, except
+    /// those of the calls around the join (see "Waiting runs only the call's
+    /// work" in the crate documentation); any other thread parks.
     ///
     /// # Panics
     ///
@@ -50,7 +67,7 @@ impl<R> Task<R> {
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
     pub fn join(self) -> R {
-        self.state.done.wait();
+        self.state.done.wait(&self.state.call, self.state.pool);
         let result = std::mem::replace(&mut *lock(&self.state.result), JobResult::None);
         result.into_value()
     }
@@ -107,14 +124,20 @@ impl Pool {
         R: Send + 'static,
         F: FnOnce() -> R + Send + 'static,
     {
-        spawn_in(self.registry(), f)
+        // SAFETY: a null parent: the task's call is a root.
+        unsafe { spawn_in(self.registry(), std::ptr::null(), f) }
     }
 }
 
-/// Starts `f` as a task of `registry`. If the pool is already dropping (only
-/// an `Imap` that outlived its pool can get here), `f` runs on the calling
-/// thread instead, and the returned task is finished.
-pub(crate) fn spawn_in<R, F>(registry: &Registry, f: F) -> Task<R>
+/// Starts `f` as a task of `registry`, whose call is made under `parent`
+/// (null: a root). If the pool is already dropping (only an `Imap` that
+/// outlived its pool can get here), `f` runs on the calling thread instead,
+/// and the returned task is finished.
+///
+/// # Safety
+///
+/// `parent` is null or a live node that `f` keeps alive.
+pub(crate) unsafe fn spawn_in<R, F>(registry: &Registry, parent: *const Call, f: F) -> Task<R>
 where
     R: Send + 'static,
     F: FnOnce() -> R + Send + 'static,
@@ -122,7 +145,11 @@ where
     let state = Arc::new(TaskState {
         result: Mutex::new(JobResult::None),
         done: LateLatch::new(),
+        // SAFETY: `f`, which the task's job owns, keeps `parent` alive.
+        call: unsafe { Call::under(parent) },
+        pool: registry,
     });
+    let call: *const Call = &state.call;
     let task_state = Arc::clone(&state);
     let run = move || {
         let result = JobResult::call(f);
@@ -143,10 +170,12 @@ where
     // SAFETY: `run` is 'static (it owns `f` and a reference count of the
     // state), and it cannot unwind: `f` runs under `catch_unwind`, and the
     // state (with the result in it) is dropped under `catch_unwind`.
-    let job = unsafe { HeapJob::into_job_ref(run) };
-    if let Err(job) = registry.try_submit(job) {
+    // The task's call lives in the state, which `run` holds.
+    let job = unsafe { HeapJob::into_job_ref(run, call) };
+    // SAFETY: we hold the state, and with it the call.
+    if let Err(job) = unsafe { registry.try_submit(job, call) } {
         // SAFETY: the job was refused, so this is its only execution.
-        unsafe { job.execute() };
+        unsafe { job.execute_outside() };
     }
     Task { state }
 }

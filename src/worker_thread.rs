@@ -1,9 +1,11 @@
 //! `WorkerThread`, the engine's side of a worker thread: its main loop, the
-//! find-work order, and waiting on a latch while running other jobs.
+//! find-work order, and waiting on a latch while running other jobs of the
+//! awaited call (`isolation.rs`).
 
 use crate::builder::HookFn;
 use crate::deque::{Deque, Steal};
-use crate::heartbeat::JoinStack;
+use crate::heartbeat::{JoinFrame, JoinStack};
+use crate::isolation::{self, Call, EnclosingWait, Verdict, Waiting};
 use crate::job::JobRef;
 use crate::latch::{Latch, Probe};
 use crate::registry::Registry;
@@ -58,6 +60,29 @@ pub(crate) struct WorkerThread {
     /// runs its `on_thread_exit` hook: it takes no more jobs of its own.
     exiting: Cell<bool>,
     joins: JoinStack,
+    /// The call this worker entered last (null: none), by `enter`. The
+    /// call it works inside is that, or the newest join it made since
+    /// (`call`).
+    entered: Cell<*const Call>,
+    /// What this worker's innermost wait accepts (`Idle` outside waits).
+    waiting: Cell<Waiting>,
+    /// The innermost foreign wait under way on this worker's stack, or null
+    /// (see `isolation::EnclosingWait`).
+    foreign: Cell<*const EnclosingWait>,
+}
+
+/// Restores a worker's call when the code that entered another one ends.
+pub(crate) struct Entered<'a> {
+    worker: &'a WorkerThread,
+    outer: *const Call,
+    outer_base: *const JoinFrame,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.worker.entered.set(self.outer);
+        self.worker.joins.leave_context(self.outer_base);
+    }
 }
 
 impl WorkerThread {
@@ -71,6 +96,9 @@ impl WorkerThread {
             searching: Cell::new(false),
             exiting: Cell::new(false),
             joins: JoinStack::new(),
+            entered: Cell::new(std::ptr::null()),
+            waiting: Cell::new(Waiting::Idle),
+            foreign: Cell::new(ptr::null()),
         };
         CURRENT.with(|current| current.set(&worker));
         run_hook(
@@ -78,7 +106,7 @@ impl WorkerThread {
             worker.registry.on_start.as_deref(),
             index,
         );
-        worker.wait_until(&Terminating(&worker.registry));
+        worker.idle_until(&Terminating(&worker.registry));
         // Shutdown: run everything still queued. Jobs may queue more jobs, so
         // keep going until a full search finds nothing. Other workers drain
         // their own deques the same way before they exit. (Mutant
@@ -133,24 +161,99 @@ impl WorkerThread {
         &self.joins
     }
 
+    /// The call this worker works inside, or null: the newest join it made
+    /// since it last entered a call (whose node this makes if needed), else
+    /// the call it entered. The parent of the calls it makes.
+    #[inline]
+    pub(crate) fn call(&self) -> *const Call {
+        self.joins.current_call(self.entered.get())
+    }
+
+    /// The call this worker entered last (see `JoinStack::beat`).
+    #[inline(always)]
+    pub(crate) fn entered(&self) -> *const Call {
+        self.entered.get()
+    }
+
+    /// Works inside `call` until the returned guard drops.
+    #[inline]
+    pub(crate) fn enter(&self, call: *const Call) -> Entered<'_> {
+        let outer_base = self.joins.enter_context(self.entered.get());
+        Entered {
+            worker: self,
+            outer: self.entered.replace(call),
+            outer_base,
+        }
+    }
+
     fn stats(&self) -> &WorkerStats {
         self.registry.worker_stats(self.index)
     }
 
-    /// Pushes a job on this worker's deque, where thieves can take it.
-    pub(crate) fn push(&self, job: JobRef) {
+    /// Pushes a job of `call` on this worker's deque, where thieves can take
+    /// it.
+    ///
+    /// # Safety
+    ///
+    /// `call` is null or a live node that stays alive until this returns
+    /// (the pusher works inside it or owns it).
+    pub(crate) unsafe fn push(&self, job: JobRef, call: *const Call) {
         self.deque.push(job);
-        self.registry.sleep().new_work();
+        // SAFETY: forwarded to the caller.
+        self.registry
+            .sleep()
+            .new_work(|shown| shown.judge(unsafe { isolation::walk(call) }));
     }
 
-    /// Runs a job on this worker.
+    /// Offers a job to this worker in a wait that accepts `waiting`: runs it,
+    /// or sets it aside if the wait does not accept it. Returns whether it
+    /// ran.
     #[inline]
-    pub(crate) fn execute(&self, job: JobRef) {
-        self.stats().jobs_run.add(1);
+    fn offer(&self, job: JobRef, waiting: Waiting) -> bool {
         self.joins.job_starts();
-        // SAFETY: every JobRef in the queues is alive until executed, and a
-        // job leaves the queues exactly once (pop or successful steal).
-        unsafe { job.execute() }
+        // SAFETY: every JobRef in the queues is alive until it runs, and a
+        // job leaves the queues exactly once (pop or successful steal); one
+        // that declines goes back to a queue untouched.
+        match unsafe { job.execute(Some(self), waiting) } {
+            // Counted by the job as it starts (`count_job_run`): a caller
+            // that sees its call finished sees the helper's job counted.
+            Ok(()) => true,
+            Err((job, chain)) => {
+                self.set_aside(job, &chain);
+                false
+            }
+        }
+    }
+
+    /// Counts a job that this worker runs, as it starts (before it can set
+    /// the latch of the call it helps).
+    #[inline]
+    pub(crate) fn count_job_run(&self) {
+        self.stats().jobs_run.add(1);
+    }
+
+    /// Runs a job that any wait accepts (outside every wait).
+    #[inline]
+    fn execute(&self, job: JobRef) {
+        let ran = self.offer(job, Waiting::Idle);
+        debug_assert!(ran, "a job declined a worker outside every wait");
+    }
+
+    /// Sets aside a job that this worker's wait does not accept: it goes on
+    /// the injector, and the sleep protocol wakes an idle worker or pokes a
+    /// waiter that accepts it (`chain`: its call's addresses, copied while
+    /// we held it; once it is on the injector another worker may run it and
+    /// its call may end).
+    #[cold]
+    fn set_aside(&self, job: JobRef, chain: &[*const Call]) {
+        self.stats().set_aside.add(1);
+        self.registry.injector().push(job);
+        // Mutant `set_aside_unannounced`: the job goes back on the injector
+        // without waking or poking anyone.
+        #[cfg(not(stealpool_mutant = "set_aside_unannounced"))]
+        self.registry
+            .sleep()
+            .new_work(|shown| shown.judge(chain.iter().copied()));
     }
 
     /// Finds a job: this worker's own deque first (newest first), then a batch
@@ -177,10 +280,14 @@ impl WorkerThread {
                     // batch waits for us while we run `job`, which may block
                     // until another task of the batch runs (found by the
                     // shuttle model `burst_wakes_every_worker`; mutant
-                    // `batch_not_announced` skips it).
+                    // `batch_not_announced` skips it). A waiter that searched
+                    // meanwhile missed its own job in the batch the same way.
                     #[cfg(not(stealpool_mutant = "batch_not_announced"))]
                     if !self.deque.is_empty() {
-                        self.registry.sleep().new_work();
+                        // We do not know the batch's calls: every waiter is
+                        // poked (a spurious wake-up for those whose jobs are
+                        // not in it).
+                        self.registry.sleep().new_work(|_| Verdict::Accepts);
                     }
                     return Some(job);
                 }
@@ -212,10 +319,11 @@ impl WorkerThread {
     }
 
     /// Takes the job `id` back from this worker's deque to run it inline,
-    /// running the jobs pushed after it on the way. Returns `false` if it was
-    /// stolen instead, after waiting (and running other jobs) until `latch`,
-    /// the stolen job's latch, is set.
-    pub(crate) fn take_back(&self, latch: &Latch, id: *const ()) -> bool {
+    /// running (or setting aside) the jobs pushed after it on the way.
+    /// Returns `false` if it was stolen instead, after waiting (and running
+    /// jobs that `waiting`, the join's rule, accepts) until `latch`, the
+    /// stolen job's latch, is set.
+    pub(crate) fn take_back(&self, latch: &Latch, id: *const (), waiting: Waiting) -> bool {
         loop {
             if latch.probe() {
                 return false;
@@ -227,21 +335,160 @@ impl WorkerThread {
                 }
                 Some(job) => {
                     self.stats().local_pops.add(1);
-                    self.execute(job);
+                    self.offer(job, waiting);
                 }
                 None => {
                     // Mutant `take_back_skips_wait`: reports the job stolen
                     // without waiting for the thief to finish it.
                     #[cfg(not(stealpool_mutant = "take_back_skips_wait"))]
-                    self.wait_until(latch);
+                    self.wait_until(latch, waiting);
                     return false;
                 }
             }
         }
     }
 
-    /// Runs other jobs until `probe` is done, sleeping when there are none.
-    pub(crate) fn wait_until<P: Probe + ?Sized>(&self, probe: &P) {
+    /// Waits until `probe` is done, running meanwhile the jobs that
+    /// `waiting` accepts (any job for [`Waiting::Idle`]), sleeping when there
+    /// are none.
+    pub(crate) fn wait_until<P: Probe + ?Sized>(&self, probe: &P, waiting: Waiting) {
+        if let Waiting::Idle = waiting {
+            return self.idle_until(probe);
+        }
+        if probe.done() {
+            return;
+        }
+        let sleep = self.registry.sleep();
+        // A foreign wait refuses the jobs of the call we work in and of its
+        // ancestors, and what the foreign waits below it refuse; the foreign
+        // waits that the jobs it runs make refuse what it does. Its frame
+        // lives here, and `foreign` points to it until the wait ends. (No
+        // guard restores `foreign`, `waiting` or the showing: a wait does
+        // not unwind, since jobs catch their panics and abort the process
+        // rather than unwind out of the scheduler.)
+        let below = self.foreign.get();
+        let this_wait;
+        let waiting = match waiting {
+            Waiting::Foreign(awaited, _) => {
+                this_wait = EnclosingWait {
+                    // Mutant `foreign_wait_ignores_its_context`: the awaited
+                    // call's parent instead, which says nothing for a wait
+                    // on a task or an `Imap` (root calls).
+                    #[cfg(not(stealpool_mutant = "foreign_wait_ignores_its_context"))]
+                    inside: self.call(),
+                    // SAFETY: the awaited call is alive while we wait.
+                    #[cfg(stealpool_mutant = "foreign_wait_ignores_its_context")]
+                    inside: unsafe { awaited.as_ref() }.map_or(ptr::null(), Call::parent),
+                    below,
+                };
+                self.foreign.set(&this_wait);
+                Waiting::Foreign(awaited, &this_wait)
+            }
+            other => other,
+        };
+        // Show the wait to publishers, who poke us for jobs we accept. A
+        // wait inside a job run by an outer wait replaces the outer one's
+        // showing, and restores it when it ends.
+        let outer = self.waiting.replace(waiting);
+        // SAFETY: the awaited call is alive while we wait for it.
+        sleep.show_waiting(
+            self.index,
+            &unsafe { waiting.shown() },
+            // SAFETY: as above.
+            |list| unsafe { waiting.enclosing_beyond(list) },
+            matches!(outer, Waiting::Idle),
+        );
+        let mut idle_rounds = 0;
+        while !probe.done() {
+            sleep.take_poke(self.index);
+            if self.help(waiting) {
+                idle_rounds = 0;
+                continue;
+            }
+            if idle_rounds < IDLE_ROUNDS {
+                backoff(idle_rounds);
+                idle_rounds += 1;
+                continue;
+            }
+            sleep.sleep_waiting(self.index, || probe.done());
+            idle_rounds = 0;
+        }
+        self.foreign.set(below);
+        self.waiting.set(outer);
+        match outer {
+            Waiting::Idle => sleep.hide_waiting(self.index),
+            // SAFETY: the outer wait's call is alive: that wait is below us
+            // on this thread's stack.
+            outer => sleep.show_waiting(
+                self.index,
+                &unsafe { outer.shown() },
+                // SAFETY: as above.
+                |list| unsafe { outer.enclosing_beyond(list) },
+                false,
+            ),
+        }
+    }
+
+    /// One search for a job that `waiting` accepts, which it runs: its own
+    /// deque (newest first; a job it declines there is set aside and the
+    /// next one popped), then the injector once round, one job at a time (no
+    /// batch: a waiter would only set most of it aside), then one job from
+    /// each other worker.
+    /// Returns whether a job ran.
+    #[cfg_attr(stealpool_mutant = "waiter_skips_queues", allow(unreachable_code))]
+    fn help(&self, waiting: Waiting) -> bool {
+        while let Some(job) = self.deque.pop() {
+            self.stats().local_pops.add(1);
+            if self.offer(job, waiting) {
+                return true;
+            }
+        }
+        // Mutant `waiter_skips_queues`: a waiter runs only what its own
+        // deque holds.
+        #[cfg(stealpool_mutant = "waiter_skips_queues")]
+        return false;
+        // The injector once round: a job set aside goes to its back, so
+        // taking as many jobs as it held looks at each of them once. (One
+        // job a search would let a waiter go to sleep with its own job
+        // behind a few dozen foreign ones, which a poke never reaches again:
+        // the cross-pool scope test deadlocked that way.)
+        let injector = self.registry.injector();
+        for _ in 0..injector.len().max(1) {
+            let Some(job) = steal_one(|| injector.steal()) else {
+                break;
+            };
+            self.stats().injector_steals.add(1);
+            if self.offer(job, waiting) {
+                return true;
+            }
+        }
+        let stealers = self.registry.stealers();
+        let n = stealers.len();
+        let start = self.rng.below(n);
+        for offset in 0..n {
+            let victim = (start + offset) % n;
+            if victim == self.index {
+                continue;
+            }
+            // Until a job we accept, or the deque is empty: the jobs we
+            // decline go to the injector, and our own job may sit behind
+            // them. One steal per search let a waiter go to sleep with its
+            // job behind a few dozen foreign ones in the deque of a worker
+            // blocked (on a user's lock) for good (the stress test hung so).
+            while let Some(job) = steal_one(|| stealers[victim].steal()) {
+                self.stats().worker_steals.add(1);
+                if self.offer(job, waiting) {
+                    return true;
+                }
+            }
+        }
+        self.stats().failed_steals.add(1);
+        false
+    }
+
+    /// Runs other jobs until `probe` is done, sleeping when there are none:
+    /// the main loop, outside every wait.
+    fn idle_until<P: Probe + ?Sized>(&self, probe: &P) {
         let mut idle_rounds = 0;
         while !probe.done() {
             if let Some(job) = self.find_work() {
@@ -283,6 +530,17 @@ fn run_hook(name: &str, hook: Option<&HookFn>, index: usize) {
     let Some(hook) = hook else { return };
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(index))) {
         crate::panic::report(&format!("the {name} hook"), Some(index), panic);
+    }
+}
+
+/// Steals one job from a queue, retrying while the queue answers `Retry`.
+fn steal_one(steal: impl Fn() -> Steal<JobRef>) -> Option<JobRef> {
+    loop {
+        match steal() {
+            Steal::Success(job) => return Some(job),
+            Steal::Empty => return None,
+            Steal::Retry => spin_hint(),
+        }
     }
 }
 

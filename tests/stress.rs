@@ -14,7 +14,9 @@
 //! inputs; the calls made from up to 8 plain threads at once and from inside
 //! workers; and pools dropped (from the driver, from a third thread, or from
 //! one of their own workers) while another thread still holds their `Task`s
-//! and an `Imap`.
+//! and an `Imap`; and locks held across nested calls (`Node::locked`: the
+//! items of such a call hold its lock across their nested call, which is
+//! safe only because a waiting worker runs only its own call's work).
 //!
 //! Every program (`stress/driver.rs`, `stress/exec.rs`) checks that every
 //! call, at every depth, returns its sequential answer or re-raises one of

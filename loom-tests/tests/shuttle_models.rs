@@ -44,6 +44,16 @@ fn check<F>(name: &str, model: F)
 where
     F: Fn() + Send + Sync + 'static,
 {
+    check_schedules(name, DEFAULT_SCHEDULES, model);
+}
+
+/// As [`check`], with `default` schedules per scheduler unless
+/// `STEALPOOL_SHUTTLE_SCHEDULES` says otherwise: for a model whose schedule
+/// of interest is rare enough that 5,000 would miss it now and then.
+fn check_schedules<F>(name: &str, default: usize, model: F)
+where
+    F: Fn() + Send + Sync + 'static,
+{
     if let Ok(schedule) = std::env::var("STEALPOOL_SHUTTLE_REPLAY") {
         println!("shuttle {name}: replaying one schedule");
         shuttle::replay(model, &schedule);
@@ -53,7 +63,7 @@ where
         Ok(text) => text
             .parse()
             .unwrap_or_else(|_| panic!("STEALPOOL_SHUTTLE_SCHEDULES={text:?} is not a count")),
-        Err(_) => DEFAULT_SCHEDULES,
+        Err(_) => default,
     };
     let mutant = match stealpool::MUTANT {
         Some(mutant) => format!(" (mutant {mutant})"),
@@ -150,6 +160,37 @@ fn nested_map() {
                 .sum::<u64>()
         });
         assert_eq!(outer, [30, 50, 70]);
+    });
+}
+
+/// Isolation, on 4 workers: the items of an outer map (called from inside
+/// the pool) each hold one shuttle `Mutex` across an inner call, a
+/// `map_chunked` or a `join` by turns. A worker waiting for its inner call
+/// that picked up another outer item would lock the mutex a second time on
+/// its own thread: shuttle reports the deadlock (mutant
+/// `waiter_runs_foreign`). Every sum is right.
+#[test]
+fn locks_held_across_nested_calls() {
+    check("locks_held_across_nested_calls", || {
+        let pool = pool(4);
+        let lock = shuttle::sync::Mutex::new(0u64);
+        let outer = pool.apply(|| {
+            pool.map_chunked(&[1u64, 2, 3, 4], 1, |&x| {
+                let mut total = lock.lock().expect("no item panicked");
+                let inner = if x % 2 == 0 {
+                    pool.map_chunked(&[x, x + 1], 1, |y| y * 10)
+                        .iter()
+                        .sum::<u64>()
+                } else {
+                    let (a, b) = pool.join(|| x * 10, || (x + 1) * 10);
+                    a + b
+                };
+                *total += inner;
+                inner
+            })
+        });
+        assert_eq!(outer, [30, 50, 70, 90]);
+        assert_eq!(*lock.lock().expect("no item panicked"), 240);
     });
 }
 
@@ -348,5 +389,220 @@ fn exit_hook_work_runs_on_the_hook() {
         let rest = slot.lock().unwrap().take().expect("the iterator is back");
         seen.extend(rest);
         assert_eq!(seen, [3, 6, 9, 12, 15, 18]);
+    });
+}
+
+/// A flag that threads block on until it is set: a shuttle mutex and
+/// condition variable, so that a thread waiting on it forever is a deadlock
+/// that shuttle reports.
+#[derive(Default)]
+struct Flag {
+    set: shuttle::sync::Mutex<bool>,
+    changed: shuttle::sync::Condvar,
+}
+
+impl Flag {
+    fn set(&self) {
+        *self.set.lock().expect("no thread panicked") = true;
+        self.changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut set = self.set.lock().expect("no thread panicked");
+        while !*set {
+            set = self.changed.wait(set).expect("no thread panicked");
+        }
+    }
+}
+
+/// A job set aside reaches an idle worker, on 3 workers. A job of a worker
+/// (`apply` from the main thread) opens a `scope` whose body blocks until its
+/// task has started elsewhere, then waits for the scope: a wait that runs
+/// only the scope's work. The task, on a second worker, spawns a task of no
+/// call (`Pool::spawn`: a root) and blocks until that one has run. The
+/// waiting worker may take the root task (from the second worker's deque or
+/// the injector) and must set it aside; only the third worker can run it.
+/// The publisher's wake-up went to that worker, which may have searched
+/// while the waiter held the task, found nothing and gone back to sleep: the
+/// set-aside must announce the task again (`WorkerThread::set_aside`, then
+/// `Sleep::new_work`), or it stays on the injector while every worker
+/// sleeps or blocks.
+///
+/// Kills `set_aside_unannounced` (`deadlock! blocked tasks`): the schedule
+/// needs the waiter descheduled while it holds the task, about one PCT
+/// schedule in 3,000 (the mutant's first failure came after 0.1 to 0.4 s of
+/// 5,000-schedule runs, and one run in six of 5,000 PCT and 5,000 random
+/// schedules missed it), so this model runs 30,000 schedules per scheduler.
+#[test]
+fn set_aside_job_reaches_an_idle_worker() {
+    check_schedules("set_aside_job_reaches_an_idle_worker", 30_000, || {
+        let pool = pool(3);
+        let started = Flag::default();
+        let ran = Arc::new(Flag::default());
+        pool.apply(|| {
+            pool.scope(|s| {
+                s.spawn(|| {
+                    started.set();
+                    let done = Arc::clone(&ran);
+                    // Detached: the flag says when it has run.
+                    drop(pool.spawn(move || done.set()));
+                    ran.wait();
+                });
+                started.wait();
+            });
+        });
+    });
+}
+
+/// Scopes nested `depth` deep on `a` (each a call, none with a task), the
+/// deepest calling `b.apply(leaf)`.
+fn scopes_then_apply(a: &Pool, b: &Pool, depth: usize, leaf: &(dyn Fn() + Sync)) {
+    if depth == 0 {
+        b.apply(leaf);
+        return;
+    }
+    a.scope(|_| scopes_then_apply(a, b, depth - 1, leaf));
+}
+
+/// Foreign waits deeper than their slot's atomics list (9 calls and more)
+/// refuse a task of a call around them, the scope's, and must be judged
+/// exactly by whoever sets it aside. On 2 workers of A, the two halves of a
+/// join inside a scope each go 10 nested scopes down (calls that publish no
+/// job) and call `apply` on B, whose closure blocks until a releaser
+/// thread, woken by the first closure, has yielded 40 times; the first half
+/// spawns a task of the outer scope before it goes down. Both waits refuse
+/// the task. Judged exactly, each waiter sets it aside a few times before
+/// it sleeps (at most 8 in 40,000 schedules); judged from the atomics
+/// alone, each poked itself (and the other) back to the task it had just
+/// set aside, for as long as the closures block.
+///
+/// Kills `deep_waits_over_accept` (`deep waits set the task aside`, 160
+/// times in the first failing schedule).
+#[test]
+fn deep_waits_refuse_a_task_once() {
+    check_schedules("deep_waits_refuse_a_task_once", 1000, || {
+        let a = Arc::new(pool(2));
+        let b = pool(2);
+        let started = Arc::new(Flag::default());
+        let release = Arc::new(Flag::default());
+        let releaser = {
+            let (started, release) = (Arc::clone(&started), Arc::clone(&release));
+            shuttle::thread::spawn(move || {
+                started.wait();
+                for _ in 0..40 {
+                    shuttle::thread::yield_now();
+                }
+                release.set();
+            })
+        };
+        let leaf = || {
+            started.set();
+            release.wait();
+        };
+        a.apply(|| {
+            a.scope(|s| {
+                a.join(
+                    || {
+                        s.spawn(|| {});
+                        scopes_then_apply(&a, &b, 10, &leaf);
+                    },
+                    || scopes_then_apply(&a, &b, 10, &leaf),
+                );
+            });
+        });
+        releaser.join().expect("the releaser");
+        let set_aside = a.stats().set_aside;
+        assert!(
+            set_aside <= 20,
+            "deep waits set the task aside {set_aside} times: judged exactly, each \
+             waiter refuses it a few times before it sleeps"
+        );
+    });
+}
+
+/// A foreign wait inside a job that another foreign wait ran refuses what
+/// that wait refuses. On pool P (2 workers), one worker is held by a task
+/// until the end; the other runs a `map_chunked` over 3 items from `apply`,
+/// whose item 0 holds a shuttle `Mutex` across `apply` on Q (1 worker),
+/// whose closure blocks until a task spawned on P from outside has called
+/// `apply` on R (1 worker) and returned. Only the map's worker can run that
+/// task, inside its wait on Q; the task's own wait on R must then refuse
+/// the map's ticket, as the wait on Q does: running it would run item 1,
+/// which takes the mutex again on the same thread.
+///
+/// Kills `nested_wait_forgets_below` (`tried to acquire a Mutex it already
+/// holds`).
+#[test]
+fn nested_foreign_waits_refuse_the_outer_loop() {
+    check_schedules("nested_foreign_waits_refuse_the_outer_loop", 1000, || {
+        let p = Arc::new(pool(2));
+        let q = pool(1);
+        let r = Arc::new(pool(1));
+        let end = Arc::new(Flag::default());
+        let holding = Arc::new(Flag::default());
+        let task_done = Arc::new(Flag::default());
+        let lock = Arc::new(shuttle::sync::Mutex::new(0u32));
+        let blocker = {
+            let end = Arc::clone(&end);
+            p.spawn(move || end.wait())
+        };
+        let mapper = {
+            let (p, holding, task_done, lock) = (
+                Arc::clone(&p),
+                Arc::clone(&holding),
+                Arc::clone(&task_done),
+                Arc::clone(&lock),
+            );
+            shuttle::thread::spawn(move || {
+                p.apply(|| {
+                    p.map_chunked(&[0u32, 1, 2], 1, |&i| {
+                        let mut total = lock.lock().expect("no item panicked");
+                        if i == 0 {
+                            holding.set();
+                            q.apply(|| task_done.wait());
+                        }
+                        *total += i;
+                    })
+                })
+            })
+        };
+        holding.wait();
+        {
+            let (r, task_done) = (Arc::clone(&r), Arc::clone(&task_done));
+            drop(p.spawn(move || {
+                r.apply(|| ());
+                task_done.set();
+            }));
+        }
+        mapper.join().expect("the mapper");
+        end.set();
+        blocker.join();
+        assert_eq!(*lock.lock().expect("no item panicked"), 3);
+    });
+}
+
+/// A lock held across `Task::join` on another pool. On pool A (2 workers),
+/// from `apply`, a `map_chunked` over 3 items, each holding one shuttle
+/// `Mutex` while it spawns a task on pool B (1 worker) and joins it. A's
+/// worker waiting for the task waits on a root call (a task's), whose
+/// ancestors say nothing; it must refuse the map's ticket because it works
+/// inside the map, or it starts another item on its own thread, which
+/// takes the mutex again.
+///
+/// Kills `foreign_wait_ignores_its_context` (`tried to acquire a Mutex it
+/// already holds`).
+#[test]
+fn lock_across_a_task_join_on_another_pool() {
+    check("lock_across_a_task_join_on_another_pool", || {
+        let a = pool(2);
+        let b = pool(1);
+        let total = shuttle::sync::Mutex::new(0u32);
+        a.apply(|| {
+            a.map_chunked(&[1u32, 2, 3], 1, |&i| {
+                let mut total = total.lock().expect("no item panicked");
+                *total += b.spawn(move || i).join();
+            })
+        });
+        assert_eq!(*total.lock().expect("no item panicked"), 6);
     });
 }

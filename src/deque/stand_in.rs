@@ -267,6 +267,32 @@ impl<T> Injector<T> {
         !non_empty(head, tail)
     }
 
+    /// The number of tasks reserved and not yet claimed, possibly stale.
+    pub(crate) fn len(&self) -> usize {
+        let head = self.head.load(Ordering::SeqCst);
+        let tail = self.tail.load(Ordering::SeqCst);
+        tail.saturating_sub(head)
+    }
+
+    /// Claims the oldest task (crossbeam's `Injector::steal`).
+    pub(crate) fn steal(&self) -> Steal<T> {
+        // As `steal_batch_and_pop`, with a batch of one.
+        let head = self.head.load(Ordering::Acquire);
+        fence(Ordering::SeqCst);
+        let tail = self.tail.load(Ordering::Relaxed);
+        if !non_empty(head, tail) {
+            return Steal::Empty;
+        }
+        if self
+            .head
+            .compare_exchange(head, head + 1, Ordering::SeqCst, Ordering::Acquire)
+            .is_err()
+        {
+            return Steal::Retry;
+        }
+        Steal::Success(self.take(head))
+    }
+
     /// Claims about half of the tasks (at most [`MAX_BATCH`]), moves all but
     /// the oldest into `dest` (so that `dest.pop()` returns them oldest first)
     /// and returns the oldest.

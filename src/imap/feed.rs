@@ -3,6 +3,7 @@
 //! item, and running a batch as a task.
 
 use super::DEFAULT_WINDOW_PER_THREAD;
+use crate::isolation::Call;
 use crate::job::JobResult;
 use crate::panic::{drop_caught, report, DropEach, Panic};
 use crate::registry::Registry;
@@ -188,11 +189,17 @@ impl<R: Send + 'static> Feed<R> {
         (pulled.len > 0 || pulled.panic.is_some()).then_some(pulled)
     }
 
-    /// Starts a batch on the pool; `finish` receives its output (or nothing,
-    /// if the iterator was dropped before the batch started).
-    pub(super) fn start<T: Send + 'static>(
+    /// Starts a batch on the pool, as a task under `parent` (null: a task of
+    /// its own); `finish` receives its output (or nothing, if the iterator
+    /// was dropped before the batch started).
+    ///
+    /// # Safety
+    ///
+    /// `parent` is null or a live node that `finish` keeps alive.
+    pub(super) unsafe fn start<T: Send + 'static>(
         &mut self,
         pulled: Pulled<R>,
+        parent: *const Call,
         finish: impl FnOnce(Option<BatchOutput<R>>) -> T + Send + 'static,
     ) -> Option<Task<T>> {
         if let Some(panic) = pulled.panic {
@@ -203,9 +210,12 @@ impl<R: Send + 'static> Feed<R> {
         }
         let cancelled = Arc::clone(&self.cancelled);
         let work = pulled.work;
-        Some(spawn_in(&self.registry, move || {
-            finish(run_batch(work, &cancelled))
-        }))
+        // SAFETY: `finish` keeps `parent` alive (our caller's contract).
+        Some(unsafe {
+            spawn_in(&self.registry, parent, move || {
+                finish(run_batch(work, &cancelled))
+            })
+        })
     }
 
     /// Counts one item as returned to the consumer.

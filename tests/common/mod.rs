@@ -44,6 +44,45 @@ pub fn watchdog<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'st
     }
 }
 
+/// Runs `attempt(0)`, `attempt(1)`, ... `attempts` times, each on a thread
+/// of its own under a limit of `secs` seconds: a deadlock that shows only now
+/// and then fails with the number of the attempt that hung. `attempts` is
+/// read from `STEALPOOL_ISOLATION_ATTEMPTS` when set.
+pub fn watchdog_each(
+    attempts: usize,
+    secs: u64,
+    what: &str,
+    attempt: impl Fn(usize) + Send + Sync + 'static,
+) {
+    let attempts = std::env::var("STEALPOOL_ISOLATION_ATTEMPTS")
+        .ok()
+        .map_or(attempts, |n| {
+            n.parse()
+                .expect("STEALPOOL_ISOLATION_ATTEMPTS must be a number")
+        });
+    let attempt = Arc::new(attempt);
+    for i in 0..attempts {
+        let attempt = Arc::clone(&attempt);
+        let (tx, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name(format!("attempt {i}"))
+            .spawn(move || {
+                let result = panic::catch_unwind(AssertUnwindSafe(|| attempt(i)));
+                let _ = tx.send(result);
+            })
+            .expect("watchdog_each: could not start an attempt");
+        match rx.recv_timeout(Duration::from_secs(secs)) {
+            Ok(Ok(())) => {}
+            Ok(Err(payload)) => panic::resume_unwind(payload),
+            Err(_) => panic!(
+                "watchdog: {what}: attempt {i} of {attempts} did not finish within {secs} s: \
+                 a thread waiting inside a pool call probably ran other work that needs \
+                 the lock it holds"
+            ),
+        }
+    }
+}
+
 /// Busy-waits for `duration`: an item expensive enough that helpers pay off.
 pub fn spin(duration: Duration) {
     let start = Instant::now();

@@ -227,6 +227,9 @@ impl fmt::Display for Program {
             if node.rendezvous {
                 write!(line, " rendezvous")?;
             }
+            if node.locked {
+                write!(line, " locked")?;
+            }
             if node.via_handle {
                 write!(line, " via handle")?;
             }

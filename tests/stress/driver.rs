@@ -112,6 +112,11 @@ pub fn run_program(
         .iter()
         .map(|_| AtomicBool::new(false))
         .collect();
+    let rendezvous_on = program
+        .nodes
+        .iter()
+        .map(|_| AtomicBool::new(false))
+        .collect();
     let runs = program
         .nodes
         .iter()
@@ -122,11 +127,14 @@ pub fn run_program(
         .iter()
         .map(|_| AtomicBool::new(false))
         .collect();
+    let locks = program.nodes.iter().map(|_| Mutex::new(())).collect();
     let ctx = Arc::new(Ctx {
         runs,
         called,
+        locks,
         tokens,
         arrived,
+        rendezvous_on,
         rendezvous_timeout,
         prog: program,
         pools,

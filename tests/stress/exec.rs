@@ -22,11 +22,11 @@ use crate::values::{disposing, lock, CheckFailed, Counters, Injected, Sabotage, 
 use crate::values::{Capture, MARKER, WORKER};
 use crate::workers;
 use std::any::Any;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, panic_any, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 use stealpool::{current_thread_index, Pool, Task, Worker};
@@ -44,14 +44,19 @@ pub struct Ctx {
     pub sabotage: Sabotage,
     /// One rendezvous at a time per pool (see `Node::rendezvous`).
     pub tokens: Vec<Mutex<()>>,
-    /// Per node: the last item of its rendezvous has started.
+    /// Per node: item 0 of its rendezvous has started.
     pub arrived: Vec<AtomicBool>,
+    /// Per node: its rendezvous is on (see `spawn_items`).
+    pub rendezvous_on: Vec<AtomicBool>,
     pub rendezvous_timeout: Duration,
     /// Per node, per item: how many times the item started running (see
     /// [`check_runs`]).
     pub runs: Vec<Vec<AtomicUsize>>,
     /// Per node: the call was made.
     pub called: Vec<AtomicBool>,
+    /// Per node: the lock its items hold across their nested call, if it
+    /// is `locked` (see `Node::locked`).
+    pub locks: Vec<Mutex<()>>,
 }
 
 impl Ctx {
@@ -316,17 +321,25 @@ pub fn item_on(
         rendezvous(ctx, id, i);
     }
     let item = &node.items[i];
+    let held = hold_lock(ctx, id, i);
     let child = match item.child {
-        Some(child) => match run_node_on(ctx, child, handle) {
-            Ok(value) => value,
-            Err(Raised::Panic(payload)) => resume_unwind(payload),
-            Err(Raised::Error(error)) => return Err(error),
-        },
-        None => 0,
+        Some(child) => {
+            if held.is_some() {
+                bump(&ctx.tally.locked_calls);
+            }
+            run_node_on(ctx, child, handle)
+        }
+        None => Ok(0),
     };
-    if item.spin_us > 0 {
+    if item.spin_us > 0 && child.is_ok() {
         spin(Duration::from_micros(u64::from(item.spin_us)));
     }
+    drop(held);
+    let child = match child {
+        Ok(value) => value,
+        Err(Raised::Panic(payload)) => resume_unwind(payload),
+        Err(Raised::Error(error)) => return Err(error),
+    };
     match item.fault {
         Some(fault) if fault.site == Site::ItemError => {
             bump(&ctx.tally.raised[1][0]);
@@ -342,16 +355,77 @@ pub fn item_on(
     }
 }
 
-/// The last item of a rendezvous announces itself; the first one, if no
-/// other rendezvous of its pool is under way, blocks until the last one has
-/// started, without running other jobs.
+thread_local! {
+    /// The nodes whose lock this thread holds (see [`hold_lock`]).
+    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Node `id`'s lock, held by an item of it (see [`hold_lock`]).
+struct Held<'a> {
+    id: usize,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            let at = held.iter().rposition(|&id| id == self.id);
+            held.remove(at.expect("a held lock is listed"));
+        });
+    }
+}
+
+/// Takes the lock of node `id` for its item `i` if the node is `locked` and
+/// the item runs on a worker of the node's own pool (see `Node::locked`).
+/// Taking it again on the thread that holds it (a deadlock) fails at once:
+/// the holder, waiting inside its nested call, ran another item of the
+/// node, which a wait must not do.
+fn hold_lock<'a>(ctx: &'a Ctx, id: usize, i: usize) -> Option<Held<'a>> {
+    let node = &ctx.prog.nodes[id];
+    if !node.locked {
+        return None;
+    }
+    let local = WORKER.with(Cell::get);
+    if !local.is_some_and(|(uid, _)| uid == ctx.uid(node.pool)) {
+        return None;
+    }
+    if HELD.with(|held| held.borrow().contains(&id)) {
+        ctx.fail(format!(
+            "#{id} ({:?}) item {i} takes its node's lock on worker {local:?}, which holds it \
+             already: waiting inside an item's nested call, the worker ran another item of \
+             the call that encloses it (a deadlock)",
+            node.kind
+        ));
+    }
+    let guard = match ctx.locks[id].try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            bump(&ctx.tally.lock_waits);
+            ctx.locks[id].lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    };
+    HELD.with(|held| held.borrow_mut().push(id));
+    Some(Held { id, _guard: guard })
+}
+
+/// Item 0 of a rendezvous announces itself; any later item that starts
+/// before it, if no other rendezvous of its pool is under way, blocks until
+/// item 0 has started, without running other jobs. Item 0 is then run by
+/// another worker: by the spawning worker at the latest, which joins task 0
+/// first, and a join runs its own task (`spawn_items` turns the rendezvous
+/// on only once every task is spawned, and only then). A lost wake-up or a
+/// lost task hangs here.
 fn rendezvous(ctx: &Ctx, id: usize, i: usize) {
     let node = &ctx.prog.nodes[id];
-    if i + 1 == node.items.len() {
+    if i == 0 {
+        // Whether or not the rendezvous is on yet: it may be turned on
+        // after item 0 started.
         ctx.arrived[id].store(true, Ordering::SeqCst);
         return;
     }
-    if i != 0 {
+    if !ctx.rendezvous_on[id].load(Ordering::SeqCst) {
         return;
     }
     let Ok(_token) = ctx.tokens[node.pool].try_lock() else {
@@ -365,7 +439,7 @@ fn rendezvous(ctx: &Ctx, id: usize, i: usize) {
     while !ctx.arrived[id].load(Ordering::SeqCst) {
         if start.elapsed() > ctx.rendezvous_timeout {
             ctx.fail(format!(
-                "#{id} (Spawn): item 0 waited {} s for the last item to start on another \
+                "#{id} (Spawn): item {i} waited {} s for item 0 to start on another \
                  worker of its {}-thread pool: a lost wake-up?",
                 ctx.rendezvous_timeout.as_secs(),
                 ctx.prog.pools[node.pool]
@@ -843,7 +917,15 @@ fn scope(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
 pub fn spawn_items(ctx: &Arc<Ctx>, pool: &Pool, id: usize) -> Vec<Option<Task<Val>>> {
     let node = &ctx.prog.nodes[id];
     ctx.called[id].store(true, Ordering::SeqCst);
-    (0..node.items.len())
+    // A rendezvous needs a worker that will run item 0 while the last item
+    // blocks: this one, if it is a worker of the pool (its join of task 0,
+    // the first, runs task 0 if no one else has) and task 0 is joined. A
+    // wait runs only its own call's work, so no other worker is sure to.
+    let spawner_on_pool = WORKER
+        .with(Cell::get)
+        .is_some_and(|(uid, _)| uid == ctx.uid(node.pool));
+    let on = node.rendezvous && spawner_on_pool && !node.items[0].detach;
+    let tasks = (0..node.items.len())
         .map(|i| {
             let shared = Arc::clone(ctx);
             let own = capture(ctx, id, i);
@@ -861,7 +943,11 @@ pub fn spawn_items(ctx: &Arc<Ctx>, pool: &Pool, id: usize) -> Vec<Option<Task<Va
                 Some(task)
             }
         })
-        .collect()
+        .collect();
+    // Only now: an item that waited while the spawn loop still ran could
+    // wait for a task 0 whose handle a failing spawn dropped unjoined.
+    ctx.rendezvous_on[id].store(on, Ordering::SeqCst);
+    tasks
 }
 
 /// Joins the tasks of node `id` in order; the first failure is the call's.

@@ -153,6 +153,10 @@ impl Fault {
     }
 }
 
+/// The chance, in percent, that a node that may be locked is (see
+/// `Node::locked`).
+const LOCK_PERCENT: u64 = 30;
+
 /// The pool index of the orphan part's pool.
 pub const ORPHAN_POOL: usize = usize::MAX;
 
@@ -201,15 +205,34 @@ pub struct Node {
     pub body_fault: Option<Fault>,
     /// `MapInit`: every state panics in its drop.
     pub state_bomb: Option<Fault>,
-    /// `Spawn` on a pool of 2 threads or more: item 0 blocks (without
-    /// running other jobs) until the last item has started, so the last item
-    /// must be run by another worker: a lost wake-up hangs here.
+    /// `Spawn` on a pool of 2 threads or more, from a worker of that pool:
+    /// an item that starts before item 0 blocks (without running other
+    /// jobs) until item 0 has started, so item 0 must be run by another
+    /// worker: a lost wake-up hangs here (see `exec::rendezvous`).
     pub rendezvous: bool,
     /// `WorkerJoin` made by an item of an `InWorker` or `WorkerJoin` node
     /// of the same pool: `Worker::join` on the handle that item was given
     /// (the recursion that passes its worker down), not through
     /// `Pool::in_worker`.
     pub via_handle: bool,
+    /// Every item that runs on a worker of the node's own pool holds the
+    /// node's lock (a `Mutex` of its own) across its nested call and its
+    /// busy work, and releases it before its fault fires; items run
+    /// elsewhere (the map family's caller) do not take it. Safe only
+    /// because a wait runs only its own call's work: the holder, waiting
+    /// for its nested call, never picks up another item of this node (which
+    /// would take the lock again on the same thread, as before isolation:
+    /// `exec::hold_lock` reports it at once). So the generator locks a node
+    /// only if no pool could deadlock it: it is on a pool of the program
+    /// (not the orphan's), one of its items makes a nested call, and every
+    /// node under it is on its pool. The holder is then a worker of that
+    /// pool, every thread that can block on the lock is running one of
+    /// this node's items, and all the work the holder waits for is on its
+    /// own pool, where a waiter can do all of its own call's work itself;
+    /// a call to another pool could need a worker of this pool that is
+    /// blocked on the lock (a foreign wait may run work of other calls).
+    /// The lock only serializes: the answers do not change.
+    pub locked: bool,
 }
 
 impl Node {
@@ -459,6 +482,7 @@ impl Gen {
             state_bomb: None,
             rendezvous: false,
             via_handle: false,
+            locked: false,
         });
         // Nested calls, on any pool of the program (the orphan's items nest
         // into the program's pools too); an item of an `InWorker` or a
@@ -543,9 +567,15 @@ impl Gen {
                 self.nodes[id].body_fault = Some(self.fault(Site::Body, string));
             }
             Kind::Spawn if pool != ORPHAN_POOL && self.threads[pool] > 1 && len > 1 => {
-                self.nodes[id].rendezvous = self.chance(30);
+                self.nodes[id].rendezvous = self.chance(90);
             }
             _ => {}
+        }
+        // A lock held across the nested calls (see `Node::locked`): the
+        // nodes made since this one are its subtree.
+        let nested = self.nodes[id].items.iter().any(|item| item.child.is_some());
+        if pool != ORPHAN_POOL && nested && self.nodes[id + 1..].iter().all(|n| n.pool == pool) {
+            self.nodes[id].locked = self.chance(LOCK_PERCENT);
         }
         id
     }

@@ -37,6 +37,12 @@ pub struct Tally {
     pub detached: AtomicUsize,
     /// Rendezvous items that had to wait for their partner.
     pub rendezvous_waits: AtomicUsize,
+    /// Nested calls made by an item holding its node's lock (see
+    /// `Node::locked`).
+    pub locked_calls: AtomicUsize,
+    /// Items that found their node's lock held by another thread and
+    /// blocked on it.
+    pub lock_waits: AtomicUsize,
     pub pool_sizes: [AtomicUsize; 4],
     /// Worker handles checked against `current_thread_index()`.
     pub handle_checks: AtomicUsize,
@@ -104,6 +110,7 @@ impl Tally {
             ("imaps dropped before their end", &self.early_drops),
             ("detached tasks", &self.detached),
             ("rendezvous waits", &self.rendezvous_waits),
+            ("nested calls made holding a lock", &self.locked_calls),
             ("worker handles checked", &self.handle_checks),
             ("Worker::joins on a handle passed down", &self.handle_joins),
             ("Worker::joins whose b was stolen", &self.stolen_bs),
@@ -140,7 +147,8 @@ impl Tally {
              held values' drop panics raised by dropping an imap or a task handle: {}; \
              failures checked: {}; \
              nested {}, from workers {}, cross-pool {}, detached tasks {}, \
-             rendezvous waits {}, imaps dropped early {}, orphan drops {:?}; \
+             rendezvous waits {}, nested calls holding a lock {}, lock waits {}, \
+             imaps dropped early {}, orphan drops {:?}; \
              worker handles checked {}, Worker::joins on a handle passed down {}, \
              Worker::join b's stolen {}, in_worker inline {}; \
              pools: {} jobs run, {} steals, {} wake-ups",
@@ -154,6 +162,8 @@ impl Tally {
             get(&self.cross_pool),
             get(&self.detached),
             get(&self.rendezvous_waits),
+            get(&self.locked_calls),
+            get(&self.lock_waits),
             get(&self.early_drops),
             self.orphan_drops.iter().map(get).collect::<Vec<_>>(),
             get(&self.handle_checks),
