@@ -69,6 +69,7 @@ shuttle | deep_waits_over_accept      | deep_waits_refuse_a_task_once | deep wai
 shuttle | nested_wait_forgets_below   | nested_foreign_waits_refuse_the_outer_loop | tried to acquire a Mutex it already holds
 shuttle | foreign_wait_ignores_its_context | lock_across_a_task_join_on_another_pool | tried to acquire a Mutex it already holds
 shuttle | set_aside_unannounced       | set_aside_job_reaches_an_idle_worker | deadlock! blocked tasks
+shuttle | waiter_steals_once_per_victim | waiter_steals_past_refused_jobs | deadlock! blocked tasks
 '
 
 export RUSTC_WORKSPACE_WRAPPER="$PWD/loom-tests/mutant-rustc.sh"

@@ -432,8 +432,8 @@ impl WorkerThread {
     /// One search for a job that `waiting` accepts, which it runs: its own
     /// deque (newest first; a job it declines there is set aside and the
     /// next one popped), then the injector once round, one job at a time (no
-    /// batch: a waiter would only set most of it aside), then one job from
-    /// each other worker.
+    /// batch: a waiter would only set most of it aside), then each other
+    /// worker's deque, oldest first, until a job it accepts.
     /// Returns whether a job ran.
     #[cfg_attr(stealpool_mutant = "waiter_skips_queues", allow(unreachable_code))]
     fn help(&self, waiting: Waiting) -> bool {
@@ -474,8 +474,17 @@ impl WorkerThread {
             // decline go to the injector, and our own job may sit behind
             // them. One steal per search let a waiter go to sleep with its
             // job behind a few dozen foreign ones in the deque of a worker
-            // blocked (on a user's lock) for good (the stress test hung so).
+            // blocked (on a user's lock) for good (the stress test hung so;
+            // mutant `waiter_steals_once_per_victim` brings that back).
+            #[cfg(not(stealpool_mutant = "waiter_steals_once_per_victim"))]
             while let Some(job) = steal_one(|| stealers[victim].steal()) {
+                self.stats().worker_steals.add(1);
+                if self.offer(job, waiting) {
+                    return true;
+                }
+            }
+            #[cfg(stealpool_mutant = "waiter_steals_once_per_victim")]
+            if let Some(job) = steal_one(|| stealers[victim].steal()) {
                 self.stats().worker_steals.add(1);
                 if self.offer(job, waiting) {
                     return true;

@@ -606,3 +606,44 @@ fn lock_across_a_task_join_on_another_pool() {
         assert_eq!(*total.lock().expect("no item panicked"), 6);
     });
 }
+
+/// A waiter's job queued behind jobs it refuses, in the deque of a worker
+/// that blocks until the waiter has run it. On 2 workers, from `apply`, a
+/// `scope` spawns task B and blocks until B has started (so the other
+/// worker runs it), then waits for the scope: a wait that takes only the
+/// scope's jobs. B spawns 4 detached tasks (roots, which the wait refuses)
+/// and then the scope's task J, all on its own deque, and blocks until J
+/// has run. The waiter must steal past the 4 roots (setting each aside) to
+/// reach J; if it takes one job per victim per search, it sets aside one
+/// root a search, spends its rounds and sleeps with J still queued, and no
+/// publication pokes it again: the stress test hung this way (seed
+/// 156359923735, a worker blocked on a lock that the waiter held).
+///
+/// Kills `waiter_steals_once_per_victim` (`deadlock! blocked tasks`).
+#[test]
+fn waiter_steals_past_refused_jobs() {
+    check_schedules("waiter_steals_past_refused_jobs", 1000, || {
+        let pool = pool(2);
+        let started = Flag::default();
+        let j_ran = Flag::default();
+        let roots_ran = Arc::new(AtomicUsize::new(0));
+        pool.apply(|| {
+            pool.scope(|s| {
+                s.spawn(|| {
+                    started.set();
+                    for _ in 0..4 {
+                        let roots_ran = Arc::clone(&roots_ran);
+                        drop(pool.spawn(move || {
+                            roots_ran.fetch_add(1, Ordering::Relaxed);
+                        }));
+                    }
+                    s.spawn(|| j_ran.set());
+                    j_ran.wait();
+                });
+                started.wait();
+            });
+        });
+        drop(pool);
+        assert_eq!(roots_ran.load(Ordering::Relaxed), 4);
+    });
+}
