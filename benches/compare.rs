@@ -71,6 +71,11 @@
 //!   (here)   cargo bench --bench compare -- --import big.jsonl
 //!   ```
 //!
+//! `STEALPOOL_BENCH_IDLE_POLL_US=N` builds the stealpool pools with an
+//! idle-polling budget of N µs (`PoolBuilder::idle_poll`), to compare a
+//! polling pool with the default one in two runs side by side; such rows
+//! cannot go into the docs' store (`--write-docs` refuses them).
+//!
 //! Before timing, every system's result is checked against the sequential
 //! one (through an order-sensitive checksum); a mismatch aborts the run.
 //! Nothing here asserts a figure: the numbers are for people to read, and the
@@ -589,6 +594,14 @@ fn main() -> ExitCode {
         }
         if args.docs_only {
             return write_docs(&[]);
+        }
+        if args.write_docs && !common::idle_poll()?.is_zero() {
+            // The store's rows are of the default pool: a budgeted row would
+            // replace one of them under the same name.
+            return Err(format!(
+                "--write-docs measures the default pools: unset {}",
+                common::IDLE_POLL_ENV
+            ));
         }
         let calibration = Calibration::measure();
         let rows = run(&args, &calibration)?;

@@ -3,6 +3,7 @@
 use crate::sleep::MAX_THREADS;
 use crate::Pool;
 use std::fmt;
+use std::time::Duration;
 
 type NameFn = dyn Fn(usize) -> String + Send + Sync;
 pub(crate) type HookFn = dyn Fn(usize) + Send + Sync;
@@ -22,6 +23,7 @@ pub struct PoolBuilder {
     threads: Option<usize>,
     pub(crate) thread_name: Option<Box<NameFn>>,
     pub(crate) stack_size: Option<usize>,
+    pub(crate) idle_poll: Duration,
     pub(crate) on_start: Option<Box<HookFn>>,
     pub(crate) on_exit: Option<Box<HookFn>>,
 }
@@ -32,6 +34,7 @@ impl fmt::Debug for PoolBuilder {
             .field("threads", &self.threads)
             .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
             .field("stack_size", &self.stack_size)
+            .field("idle_poll", &self.idle_poll)
             .field("on_thread_start", &self.on_start.as_ref().map(|_| ".."))
             .field("on_thread_exit", &self.on_exit.as_ref().map(|_| ".."))
             .finish()
@@ -57,6 +60,7 @@ impl PoolBuilder {
             threads: None,
             thread_name: None,
             stack_size: None,
+            idle_poll: Duration::ZERO,
             on_start: None,
             on_exit: None,
         }
@@ -114,6 +118,41 @@ impl PoolBuilder {
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Sets how long an idle worker keeps looking for work after its last
+    /// job before it goes to sleep. The default, zero, parks a worker after
+    /// a few microseconds of finding nothing.
+    ///
+    /// A sleeping worker takes time to wake: tens of microseconds, and on a
+    /// shared or virtualised machine sometimes hundreds. A program that calls
+    /// the pool in bursts, say a `map` of half a millisecond every two
+    /// milliseconds, then finds its helpers asleep at every call, and the
+    /// caller does most of the work alone. With a budget at least as long as
+    /// the gap between calls, the workers are still searching when the next
+    /// call comes and join it at once. The price is CPU time: each worker
+    /// keeps a CPU busy (yielding to any other thread that wants it) for up
+    /// to `budget` after every job, whether or not more work comes.
+    ///
+    /// A polling worker still ends when the pool is dropped, whatever the
+    /// budget, `Duration::MAX` included.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = stealpool::Pool::builder()
+    ///     .threads(2)
+    ///     .idle_poll(Duration::from_millis(3))
+    ///     .build()?;
+    /// for _ in 0..3 {
+    ///     let squares = pool.map(&[1, 2, 3], |x| x * x);
+    ///     assert_eq!(squares, [1, 4, 9]);
+    ///     std::thread::sleep(Duration::from_millis(2));
+    /// }
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn idle_poll(mut self, budget: Duration) -> Self {
+        self.idle_poll = budget;
         self
     }
 

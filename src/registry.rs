@@ -17,6 +17,7 @@ use crate::sync::{thread, Arc, AtomicBool};
 use crate::worker_thread::WorkerThread;
 use crate::BuildError;
 use crossbeam_utils::CachePadded;
+use std::time::Duration;
 
 /// The shared state of one pool.
 pub(crate) struct Registry {
@@ -35,6 +36,10 @@ pub(crate) struct Registry {
     stats: Box<[CachePadded<WorkerStats>]>,
     /// How soon helpers start on calls that ask for help.
     engagement: CachePadded<Engagement>,
+    /// How long an idle worker keeps searching after its last job before it
+    /// sleeps (`PoolBuilder::idle_poll`; zero: it sleeps after its idle
+    /// rounds).
+    idle_poll: Duration,
     /// The builder's `on_thread_start` and `on_thread_exit` hooks.
     pub(crate) on_start: Option<Box<HookFn>>,
     pub(crate) on_exit: Option<Box<HookFn>>,
@@ -60,6 +65,7 @@ impl Registry {
             submitters: AtomicUsize::new(0),
             stats: (0..threads).map(|_| CachePadded::default()).collect(),
             engagement: CachePadded::default(),
+            idle_poll: builder.idle_poll,
             on_start: builder.on_start.take(),
             on_exit: builder.on_exit.take(),
         });
@@ -92,6 +98,11 @@ impl Registry {
     /// The number of worker threads.
     pub(crate) fn threads(&self) -> usize {
         self.stealers.len()
+    }
+
+    /// The idle-polling budget (see `WorkerThread::idle_until`).
+    pub(crate) fn idle_poll(&self) -> Duration {
+        self.idle_poll
     }
 
     pub(crate) fn sleep(&self) -> &Sleep {

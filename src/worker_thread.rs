@@ -11,7 +11,7 @@ use crate::latch::{Latch, Probe};
 use crate::registry::Registry;
 use crate::rng::XorShift;
 use crate::stats::WorkerStats;
-use crate::sync::{spin_hint, thread, thread_local, Arc};
+use crate::sync::{spin_hint, thread, thread_local, Arc, Instant};
 use std::cell::Cell;
 use std::ptr;
 
@@ -497,12 +497,28 @@ impl WorkerThread {
 
     /// Runs other jobs until `probe` is done, sleeping when there are none:
     /// the main loop, outside every wait.
+    ///
+    /// With an idle-polling budget (`PoolBuilder::idle_poll`), a worker that
+    /// found nothing goes on searching, yielding between searches, until the
+    /// budget has passed since its last job (or since it became idle), and
+    /// only then sleeps. It stays a searcher all that time, so the sleep
+    /// protocol is the same as for a worker in its idle rounds: a publisher
+    /// that sees a searcher leaves the wake-up to it, and the searcher that
+    /// finds the job passes the baton on. (Under a model checker the clock
+    /// says every budget is spent, so the models see the protocol without
+    /// polling.)
     fn idle_until<P: Probe + ?Sized>(&self, probe: &P) {
+        let budget = self.registry.idle_poll();
+        let polls = !budget.is_zero();
+        let mut last_job = polls.then(Instant::now);
         let mut idle_rounds = 0;
         while !probe.done() {
             if let Some(job) = self.find_work() {
                 self.stop_searching();
                 self.execute(job);
+                if polls {
+                    last_job = Some(Instant::now());
+                }
                 idle_rounds = 0;
                 continue;
             }
@@ -513,6 +529,10 @@ impl WorkerThread {
             if idle_rounds < IDLE_ROUNDS {
                 backoff(idle_rounds);
                 idle_rounds += 1;
+                continue;
+            }
+            if last_job.is_some_and(|at| at.elapsed() < budget) {
+                thread::yield_now();
                 continue;
             }
             let registry = &self.registry;

@@ -40,6 +40,23 @@ use std::time::{Duration, Instant};
 /// The environment variable that sets the thread count of every system.
 pub const THREADS_ENV: &str = "STEALPOOL_BENCH_THREADS";
 
+/// The environment variable that gives the stealpool pools an idle-polling
+/// budget, in microseconds (`PoolBuilder::idle_poll`; unset: none).
+pub const IDLE_POLL_ENV: &str = "STEALPOOL_BENCH_IDLE_POLL_US";
+
+/// The idle-polling budget for the stealpool pools: `STEALPOOL_BENCH_IDLE_POLL_US`
+/// microseconds if set, else zero (the default: workers park at once).
+pub fn idle_poll() -> Result<Duration, String> {
+    match std::env::var(IDLE_POLL_ENV) {
+        Ok(value) => value
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_micros)
+            .map_err(|_| format!("{IDLE_POLL_ENV}: expected microseconds, got {value:?}")),
+        Err(_) => Ok(Duration::ZERO),
+    }
+}
+
 /// The thread count to use: `STEALPOOL_BENCH_THREADS` if set, else the
 /// available parallelism.
 pub fn default_threads() -> Result<usize, String> {
@@ -128,7 +145,10 @@ pub struct Runners {
 impl Runners {
     /// Builds every pool with `threads` threads.
     pub fn new(threads: usize) -> Result<Runners, String> {
-        let pool = stealpool::Pool::new(threads)
+        let pool = stealpool::Pool::builder()
+            .threads(threads)
+            .idle_poll(idle_poll()?)
+            .build()
             .map_err(|e| format!("cannot build a stealpool pool of {threads} threads: {e}"))?;
         let rayon = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
