@@ -52,6 +52,7 @@ loom    | latch_wake_no_fence         | cross_pool_wait           | deadlock; th
 loom    | submit_no_fence             | late_submit_races_close   | deadlock; threads
 loom    | close_no_fence              | late_submit_races_close   | deadlock; threads
 loom    | late_latch_relaxed          | task_is_finished_publishes | Causality violation
+loom    | outside_waiter_parks_the_thread | calls_from_the_models_main_thread | assertion failed: state.notified
 loom    | waiter_runs_foreign         | nested_map                | isolation: a worker waiting on its inner map ran another call
 loom    | waiters_never_poked         | callback_into_a_waiting_pool | deadlock; threads
 loom    | waiter_skips_queues         | callback_into_a_waiting_pool | deadlock; threads

@@ -18,7 +18,7 @@
 
 use crate::isolation::{Call, Waiting};
 use crate::registry::Registry;
-use crate::sync::{lock, thread, Arc, AtomicBool, Mutex, Ordering, Thread};
+use crate::sync::{current_unparker, lock, park, Arc, AtomicBool, Mutex, Ordering, Unparker};
 use crate::worker_thread::WorkerThread;
 
 /// A condition a waiter waits for (a worker running other jobs meanwhile,
@@ -52,7 +52,7 @@ pub(crate) enum Waiter {
         index: usize,
     },
     /// A thread outside every pool, parked until the latch is set.
-    Thread(Thread),
+    Thread(Unparker),
 }
 
 impl Waiter {
@@ -65,7 +65,7 @@ impl Waiter {
                 registry: Arc::clone(worker.registry()),
                 index: worker.index(),
             },
-            None => Waiter::Thread(thread::current()),
+            None => Waiter::Thread(current_unparker()),
         }
     }
 
@@ -76,7 +76,7 @@ impl Waiter {
                 registry: Arc::clone(worker.registry()),
                 index: worker.index(),
             },
-            None => Waiter::Thread(thread::current()),
+            None => Waiter::Thread(current_unparker()),
         }
     }
 
@@ -118,7 +118,7 @@ impl Waiter {
                 // over from an earlier latch of this thread: only the probe
                 // counts.
                 while !probe.done() {
-                    thread::park();
+                    park();
                 }
             }
         }

@@ -39,7 +39,7 @@ mod imp {
     pub(crate) use super::cell::UnsafeCell;
     pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-    pub(crate) use std::thread::{self, Thread};
+    pub(crate) use std::thread;
     pub(crate) use std::thread_local;
 
     /// Spins once, telling the CPU that this is a busy-wait loop.
@@ -54,7 +54,7 @@ mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
-    pub(crate) use loom::thread::{self, Thread};
+    pub(crate) use loom::thread;
     pub(crate) use loom::thread_local;
 
     /// Under loom a busy-wait must yield, or the model never lets the thread
@@ -75,7 +75,7 @@ mod imp {
     pub(crate) use super::cell::UnsafeCell;
     pub(crate) use shuttle::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
     pub(crate) use shuttle::sync::{Arc, Condvar, Mutex, MutexGuard};
-    pub(crate) use shuttle::thread::{self, Thread};
+    pub(crate) use shuttle::thread;
     pub(crate) use shuttle::thread_local;
 
     /// Under shuttle a busy-wait must yield, or the scheduler never runs the
@@ -154,6 +154,94 @@ mod clock {
 }
 
 pub(crate) use clock::Instant;
+
+/// How a thread outside every pool blocks until a latch's setter wakes it:
+/// [`park`] on the waiting thread, [`Unparker::unpark`] (from a handle taken
+/// with [`current_unparker`]) on the setter. The semantics are `std`'s park
+/// token: an unpark before the park is kept for it, and a caller re-checks
+/// its condition after every return.
+///
+/// On `std` and shuttle these are the thread's own park and unpark. Under
+/// loom they are a token behind a loom mutex and condition variable, one per
+/// thread: loom 0.7's `unpark` makes a thread that is blocked in anything
+/// (a `JoinHandle::join`, a mutex) runnable without the event it waits for,
+/// which fails the model (loom issue #249). The engine's latch setters
+/// unpark after they publish, so a waiter may already be past its wait, and
+/// blocked elsewhere, when the unpark comes: a model whose main thread joins
+/// a `Task` and then drops its pool failed so. With the token, an early
+/// unpark only sets the flag.
+// Mutant `outside_waiter_parks_the_thread`: loom's own thread park and
+// unpark under loom too, as before the token.
+#[cfg(any(not(loom), stealpool_mutant = "outside_waiter_parks_the_thread"))]
+mod parking {
+    use super::thread::{self, Thread};
+
+    /// Wakes one thread from [`park`], or lets its next `park` return.
+    pub(crate) type Unparker = Thread;
+
+    /// The handle that wakes the calling thread.
+    #[inline]
+    pub(crate) fn current_unparker() -> Unparker {
+        thread::current()
+    }
+
+    /// Blocks the calling thread until it is unparked (or spuriously).
+    #[inline]
+    pub(crate) fn park() {
+        thread::park();
+    }
+}
+
+#[cfg(all(loom, not(stealpool_mutant = "outside_waiter_parks_the_thread")))]
+mod parking {
+    use super::{lock, wait, Condvar, Mutex};
+    // `std`'s: loom fails a process that drops a loom `Arc` outside a model
+    // run, and a thread-local's value is dropped with the model's threads,
+    // after a panic in the model too.
+    use std::sync::Arc;
+
+    /// One thread's park token.
+    #[derive(Default)]
+    struct Token {
+        /// Whether an unpark is waiting to be consumed by a `park`.
+        unparked: Mutex<bool>,
+        changed: Condvar,
+    }
+
+    loom::thread_local! {
+        static TOKEN: Arc<Token> = Arc::new(Token::default());
+    }
+
+    /// Wakes one thread from [`park`], or lets its next `park` return.
+    #[derive(Clone)]
+    pub(crate) struct Unparker(Arc<Token>);
+
+    impl Unparker {
+        /// Sets the thread's token and wakes it if it is parked.
+        pub(crate) fn unpark(&self) {
+            *lock(&self.0.unparked) = true;
+            self.0.changed.notify_one();
+        }
+    }
+
+    /// The handle that wakes the calling thread.
+    pub(crate) fn current_unparker() -> Unparker {
+        TOKEN.with(|token| Unparker(Arc::clone(token)))
+    }
+
+    /// Blocks the calling thread until its token is set, and consumes it.
+    pub(crate) fn park() {
+        TOKEN.with(|token| {
+            let mut unparked = lock(&token.unparked);
+            while !*unparked {
+                unparked = wait(&token.changed, unparked);
+            }
+            *unparked = false;
+        });
+    }
+}
+
+pub(crate) use parking::{current_unparker, park, Unparker};
 
 /// The global pool's cell. Lazy initialization is not part of the scheduler's
 /// protocol, so it is `std`'s even under loom (which has no `OnceLock`).

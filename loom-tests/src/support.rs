@@ -45,13 +45,16 @@ where
 /// Runs `caller` with `pool` on a new thread outside the pool, joins that
 /// thread, then drops the pool on the model's main thread.
 ///
-/// Why not call from the main thread: the engine wakes a caller outside the
-/// pool with `unpark`, just after it publishes the caller's latch, so the
-/// caller may already be past its wait when the `unpark` arrives. On `std`
-/// that only leaves a token for a later `park`; loom 0.7 instead aborts the
-/// model if the `unpark` reaches a thread blocked on a mutex or in a join
-/// (loom issue #249), which a main thread that goes on to drop the pool can
-/// be. A caller thread that just returns is never blocked there.
+/// Why the older models call from a thread of their own: the engine wakes
+/// a caller outside the pool just after it publishes the caller's latch,
+/// so the caller may already be past its wait when the wake-up arrives,
+/// and loom 0.7 fails the model if an `unpark` reaches a thread blocked on
+/// a mutex or in a join (loom issue #249), which a main thread that goes on
+/// to drop the pool can be. Under loom an outside waiter now parks on a
+/// token of its own (`src/sync.rs`, `parking`), so calls from the main
+/// thread work (model 21, `calls_from_the_models_main_thread`, and a
+/// user's models, `loom-example/`); the models written before keep this
+/// helper so that their bounds and execution counts stay as documented.
 pub fn from_outside<F>(pool: Pool, caller: F)
 where
     F: FnOnce(&Pool) + Send + 'static,

@@ -718,3 +718,23 @@ fn task_is_finished_publishes() {
         });
     });
 }
+
+/// Model 21, calls from the model's main thread, as a user's model makes
+/// them: on a one-worker pool, a task spawned and joined, then an ordered
+/// `imap` over 2 items drained, then the pool dropped, all on loom's main
+/// thread. A latch's setter wakes an outside waiter after it publishes, so
+/// the waiter may have seen the result and gone on to block elsewhere (here
+/// in the drop's join of the worker) when the wake-up comes; loom 0.7 fails
+/// a model whose `unpark` reaches a thread blocked that way (loom issue
+/// #249), so under loom an outside waiter parks on a token of its own
+/// (`sync::park`), which an early wake-up only sets.
+#[test]
+fn calls_from_the_models_main_thread() {
+    check("calls_from_the_models_main_thread", 2, || {
+        let pool = Pool::new(1).unwrap();
+        assert_eq!(pool.spawn(|| 7).join(), 7);
+        let squares: Vec<u32> = pool.imap(vec![2u32, 3], |x| x * x).collect();
+        assert_eq!(squares, [4, 9]);
+        drop(pool);
+    });
+}
