@@ -15,7 +15,9 @@
 //!   the call has run long enough to pay for a wake-up, so a tiny call costs
 //!   about what its loop costs.
 //! * [`Pool::map_chunked`] takes an explicit chunk size, [`Pool::try_map`]
-//!   stops at the first error, [`Pool::for_each`] returns nothing.
+//!   stops at the first error, [`Pool::for_each`] returns nothing, and
+//!   [`Pool::map_reduce`] combines the results without collecting them, with
+//!   the same bits on every thread count.
 //! * Calls nest: a map called from inside the pool keeps its worker busy with
 //!   the map's own work while it waits, and pools can call into each other.
 //! * [`Pool::join`] is a fork-join whose not-stolen path costs a few loads and
@@ -78,6 +80,7 @@ mod latch;
 mod map;
 mod panic;
 mod pool;
+mod reduce;
 mod registry;
 mod rng;
 mod scope;
@@ -105,6 +108,7 @@ pub use builder::{BuildError, PoolBuilder};
 pub use global::{current_thread_index, global};
 pub use imap::{Imap, ImapUnordered, DEFAULT_WINDOW_PER_THREAD, MAX_WINDOW_PER_THREAD};
 pub use pool::Pool;
+pub use reduce::MAX_REDUCE_BLOCKS;
 pub use scope::Scope;
 pub use stats::Stats;
 pub use task::Task;

@@ -16,6 +16,14 @@ pub enum Body {
     Square(Vec<u64>),
     /// [`Item::run`] over every item.
     Spin(Vec<Item>),
+    /// The wrapping sum of `x.wrapping_mul(x)` over every item, reduced
+    /// without collecting (`Pool::map_reduce`, rayon's `map().reduce()`).
+    SumSquares(Vec<u64>),
+    /// The `f64` sum of every item, reduced without collecting (stealpool's
+    /// deterministic `map_reduce` against per-thread folds); the result is
+    /// rounded to a multiple of 1,000 for the check against `seq`, since
+    /// every order of addition rounds differently.
+    SumF64(Vec<f64>),
     /// For every outer item, a map of the inner items (seeded by the outer
     /// one), folded with [`checksum`].
     Nested {
@@ -32,6 +40,8 @@ impl Body {
         match self {
             Body::Square(input) => input.len(),
             Body::Spin(input) => input.len(),
+            Body::SumSquares(input) => input.len(),
+            Body::SumF64(input) => input.len(),
             Body::Nested { outer, inner } => outer.len() * inner.len(),
         }
     }
@@ -41,6 +51,13 @@ impl Body {
         match self {
             Body::Square(input) => runners.map(system, input, |x| x.wrapping_mul(*x)),
             Body::Spin(input) => runners.map(system, input, Item::run),
+            Body::SumSquares(input) => {
+                vec![runners.reduce(system, input, |x| x.wrapping_mul(*x), 0, u64::wrapping_add)]
+            }
+            Body::SumF64(input) => {
+                let sum = runners.reduce(system, input, |x| *x, 0.0, |a, b| a + b);
+                vec![(sum / 1000.0).round() as u64]
+            }
             Body::Nested { outer, inner } => runners.map(system, outer, |o| {
                 let results = runners.map(inner_system(system), inner, |x| {
                     spin(o.seed ^ x.seed, x.iters)
@@ -84,6 +101,66 @@ impl Runners {
             System::Polling => self.polling.map(input, f),
             System::Chili | System::Channel => {
                 panic!("{} does not run map workloads", system.name())
+            }
+        }
+    }
+}
+
+impl Runners {
+    /// Maps `f` over `input` and combines the results with `combine`
+    /// (associative, `identity` its neutral value) with `system`, without
+    /// collecting them: seq folds left to right, stealpool calls
+    /// `map_reduce` (a fixed combination order), rayon
+    /// `par_iter().map().reduce()` (adaptive splits), scope one left fold
+    /// per thread over equal static pieces, combined in order.
+    ///
+    /// # Panics
+    ///
+    /// If `system` does not run maps (chili, channel, polling).
+    pub fn reduce<T, R, F, C>(
+        &self,
+        system: System,
+        input: &[T],
+        f: F,
+        identity: R,
+        combine: C,
+    ) -> R
+    where
+        T: Sync,
+        R: Send + Sync + Copy,
+        F: Fn(&T) -> R + Sync + Send,
+        C: Fn(R, R) -> R + Sync + Send,
+    {
+        match system {
+            System::Seq => input.iter().map(f).fold(identity, combine),
+            System::Stealpool => self.pool.map_reduce(input, f, || identity, combine),
+            System::Rayon => {
+                use rayon::prelude::*;
+                self.rayon
+                    .install(|| input.par_iter().map(f).reduce(|| identity, &combine))
+            }
+            System::Scope => {
+                let chunk = input.len().div_ceil(self.threads.max(1)).max(1);
+                let (f, combine) = (&f, &combine);
+                let fold = move |piece: &[T]| piece.iter().map(f).fold(identity, combine);
+                let partials: Vec<R> = std::thread::scope(|scope| {
+                    let mut pieces = input.chunks(chunk);
+                    let first = pieces.next();
+                    let handles: Vec<_> = pieces
+                        .map(|piece| scope.spawn(move || fold(piece)))
+                        .collect();
+                    let mut partials = vec![first.map_or(identity, fold)];
+                    partials.extend(
+                        handles
+                            .into_iter()
+                            .map(|h| h.join().expect("a fold panicked")),
+                    );
+                    partials
+                });
+                partials.into_iter().fold(identity, combine)
+            }
+            System::Chili | System::Channel | System::Polling => {
+                panic!("{} does not run reduce workloads", system.name())
             }
         }
     }
@@ -183,6 +260,20 @@ pub fn workload(name: &str, calibration: &Calibration) -> Option<Workload> {
             "tiny",
             "x.wrapping_mul(x) over 10M u64, collected",
             Body::Square((0..10_000_000u64).map(|i| i ^ (i << 32)).collect()),
+        ),
+        "sum-sq" => plain(
+            "sum-sq",
+            "wrapping sum of x*x over 10M u64, reduced without collecting",
+            Body::SumSquares((0..10_000_000u64).map(|i| i ^ (i << 32)).collect()),
+        ),
+        "sum-f64" => plain(
+            "sum-f64",
+            "f64 sum of 10M values in [1, 2), reduced without collecting",
+            Body::SumF64(
+                (0..10_000_000u64)
+                    .map(|i| 1.0 + (i % 1000) as f64 / 1000.0)
+                    .collect(),
+            ),
         ),
         "uniform" => plain(
             "uniform",

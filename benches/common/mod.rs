@@ -343,8 +343,10 @@ pub struct Workload {
 }
 
 /// The workloads, in report order.
-pub const WORKLOADS: [&str; 13] = [
+pub const WORKLOADS: [&str; 15] = [
     "tiny",
+    "sum-sq",
+    "sum-f64",
     "uniform",
     "skewed",
     "skewed-rare",
