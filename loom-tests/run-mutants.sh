@@ -53,6 +53,7 @@ loom    | submit_no_fence             | late_submit_races_close   | deadlock; th
 loom    | close_no_fence              | late_submit_races_close   | deadlock; threads
 loom    | late_latch_relaxed          | task_is_finished_publishes | Causality violation
 loom    | outside_waiter_parks_the_thread | calls_from_the_models_main_thread | assertion failed: state.notified
+loom    | task_future_skips_recheck   | task_awaited_from_the_main_thread | deadlock; threads
 loom    | waiter_runs_foreign         | nested_map                | isolation: a worker waiting on its inner map ran another call
 loom    | waiters_never_poked         | callback_into_a_waiting_pool | deadlock; threads
 loom    | waiter_skips_queues         | callback_into_a_waiting_pool | deadlock; threads

@@ -20,6 +20,7 @@ use crate::isolation::{Call, Waiting};
 use crate::registry::Registry;
 use crate::sync::{current_unparker, lock, park, Arc, AtomicBool, Mutex, Ordering, Unparker};
 use crate::worker_thread::WorkerThread;
+use std::task::Waker;
 
 /// A condition a waiter waits for (a worker running other jobs meanwhile,
 /// or a plain thread parked): a latch, a scope's or a completion queue's
@@ -53,6 +54,9 @@ pub(crate) enum Waiter {
     },
     /// A thread outside every pool, parked until the latch is set.
     Thread(Unparker),
+    /// A future awaiting a task (`impl Future for Task`): its executor's
+    /// waker, woken when the latch is set. Only a [`LateLatch`] has one.
+    Future(Waker),
 }
 
 impl Waiter {
@@ -102,6 +106,7 @@ impl Waiter {
             // `unpark` after the store cannot be lost: the park token is
             // kept if the waiter has not parked yet.
             Waiter::Thread(thread) => thread.unpark(),
+            Waiter::Future(waker) => waker.wake(),
         }
     }
 
@@ -121,6 +126,8 @@ impl Waiter {
                     park();
                 }
             }
+            // A future never blocks: it registers its waker and returns.
+            Waiter::Future(_) => unreachable!("a future's waiter waited on"),
         }
     }
 }
@@ -254,6 +261,41 @@ impl LateLatch {
         let waiter = Waiter::current();
         *lock(&self.waiter) = Some(waiter.clone());
         waiter.wait_until(self, waiting_for(call, pool));
+    }
+}
+
+impl LateLatch {
+    /// Registers `waker` to be woken when the latch is set, unless the latch
+    /// is set already; returns whether it is set (then nothing is
+    /// registered, and the caller may take the result).
+    ///
+    /// The registration replaces any earlier waiter (a future polled again,
+    /// possibly with another waker). Under the waiter's mutex, as `wait`
+    /// does: a setter that looked for a waiter before we registered had set
+    /// the flag before that (its store comes before its lock), and we lock
+    /// after its unlock, so the probe after our registration sees the flag;
+    /// a setter that looks after us finds the waker.
+    pub(crate) fn register_waker(&self, waker: &Waker) -> bool {
+        if self.probe() {
+            return true;
+        }
+        {
+            let mut waiter = lock(&self.waiter);
+            match &*waiter {
+                Some(Waiter::Future(old)) if old.will_wake(waker) => {}
+                _ => *waiter = Some(Waiter::Future(waker.clone())),
+            }
+        }
+        // Mutant `task_future_skips_recheck`: returns pending without
+        // looking again, and sleeps through a set that came before the
+        // registration.
+        #[cfg(stealpool_mutant = "task_future_skips_recheck")]
+        return false;
+        #[cfg_attr(
+            stealpool_mutant = "task_future_skips_recheck",
+            allow(unreachable_code)
+        )]
+        self.probe()
     }
 }
 

@@ -7,6 +7,9 @@ use crate::registry::Registry;
 use crate::sync::{lock, Arc, Mutex};
 use crate::Pool;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// The shared state of a spawned task: its result and its completion.
 struct TaskState<R> {
@@ -32,7 +35,8 @@ unsafe impl<R: Send> Sync for TaskState<R> {}
 /// Dropping a `Task` detaches it: the task still runs, and dropping the pool
 /// waits for it. `Task<R>` is `Send` when `R` is, so another thread may join
 /// it, and [`join`](Task::join) works even after the pool was dropped (the
-/// pool's drop ran the task).
+/// pool's drop ran the task). It is also a [`Future`] of the task's result,
+/// for async code that must not block its executor.
 #[must_use = "dropping a Task detaches it; call join() to get its result"]
 pub struct Task<R> {
     state: Arc<TaskState<R>>,
@@ -68,7 +72,20 @@ impl<R> Task<R> {
     /// ```
     pub fn join(self) -> R {
         self.state.done.wait(&self.state.call, self.state.pool);
+        self.take_result()
+    }
+
+    /// Takes the result of a finished task.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises the task's panic; panics if the result was taken already
+    /// (a future polled after it completed).
+    fn take_result(&self) -> R {
         let result = std::mem::replace(&mut *lock(&self.state.result), JobResult::None);
+        if let JobResult::None = result {
+            panic!("stealpool: a Task polled again after it returned its result");
+        }
         result.into_value()
     }
 
@@ -85,6 +102,38 @@ impl<R> Task<R> {
     /// ```
     pub fn is_finished(&self) -> bool {
         self.state.done.probe()
+    }
+}
+
+/// Awaiting a `Task` waits for its result without blocking the executor:
+/// the first poll registers the executor's waker, which the task wakes when
+/// it finishes (no thread blocks, nothing polls in a loop). Dropping the
+/// future before it completes detaches the task, as dropping the handle
+/// does.
+///
+/// # Panics
+///
+/// The poll that finds the task finished re-raises its panic, with its
+/// original payload. Polling again after the future returned its result
+/// panics.
+///
+/// ```
+/// let pool = stealpool::Pool::new(2)?;
+/// let task = pool.spawn(|| 6 * 7);
+/// // Any executor: this one blocks the thread until the task wakes it.
+/// let answer = pollster::block_on(async { task.await });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), stealpool::BuildError>(())
+/// ```
+impl<R> Future for Task<R> {
+    type Output = R;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        if self.state.done.register_waker(cx.waker()) {
+            Poll::Ready(self.take_result())
+        } else {
+            Poll::Pending
+        }
     }
 }
 

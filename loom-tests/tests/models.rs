@@ -738,3 +738,21 @@ fn calls_from_the_models_main_thread() {
         drop(pool);
     });
 }
+
+/// Model 22, a task awaited: the model's main thread spawns a task on a
+/// one-worker pool and awaits it with loom's `block_on`, then drops the
+/// pool. The first poll registers the executor's waker in the task's latch
+/// and looks at the flag again; the worker sets the flag, then takes the
+/// registered waiter and wakes it. Whichever goes first, the awaiter gets
+/// the result: a registration that returned pending without the second
+/// look, after a set that found no waker, leaves `block_on` waiting forever.
+#[test]
+fn task_awaited_from_the_main_thread() {
+    check("task_awaited_from_the_main_thread", 2, || {
+        let pool = Pool::new(1).unwrap();
+        let task = pool.spawn(|| Tracked::new(7u32));
+        let result = loom::future::block_on(task);
+        assert_eq!(result.get(), 7, "task future: wrong result");
+        drop(pool);
+    });
+}
