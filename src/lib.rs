@@ -9,7 +9,9 @@
 //! # Ok::<(), stealpool::BuildError>(())
 //! ```
 //!
-//! * [`Pool::map`] borrows its input and closure (no `'static`), keeps input
+//! * [`Pool::map`] runs over a slice, a mutable slice, an owned `Vec` or an
+//!   index range (see [`Input`]), borrows its input and closure (no
+//!   `'static`), keeps input
 //!   order, writes results in place and re-raises a panic of the closure on the
 //!   caller. The caller starts the work alone and recruits workers only once
 //!   the call has run long enough to pay for a wake-up, so a tiny call costs
@@ -73,6 +75,7 @@ mod engagement;
 mod global;
 mod heartbeat;
 mod imap;
+mod input;
 mod isolation;
 mod job;
 mod join;
@@ -107,6 +110,7 @@ pub const MUTANT: Option<&str> = option_env!("STEALPOOL_MUTANT");
 pub use builder::{BuildError, PoolBuilder};
 pub use global::{current_thread_index, global};
 pub use imap::{Imap, ImapUnordered, DEFAULT_WINDOW_PER_THREAD, MAX_WINDOW_PER_THREAD};
+pub use input::Input;
 pub use pool::Pool;
 pub use reduce::MAX_REDUCE_BLOCKS;
 pub use scope::Scope;

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `new`, `builder`, `threads`, `stats`, `apply`, `Drop` | here |
 //! | `map`, `map_chunked`, `try_map`, `map_init`, `for_each` | `map.rs` (on the parallel loop in `drive.rs`) |
+//! | `map_reduce` | `reduce.rs` |
 //! | `join` | `join.rs` |
 //! | `in_worker` (and `Worker::join`) | `worker.rs` |
 //! | `scope` | `scope.rs` |

@@ -23,8 +23,10 @@
 //! failed call dropped once each); step 3 runs on the caller.
 
 use crate::drive::Chunking;
-use crate::map::try_map;
+use crate::input::{drop_untaken, Input, Source, Taking};
+use crate::map::collect;
 use crate::panic::{discard, drop_each};
+use crate::sync::{into_inner, Mutex};
 use crate::Pool;
 use std::convert::Infallible;
 use std::ops::Range;
@@ -42,11 +44,18 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 /// ```
 pub const MAX_REDUCE_BLOCKS: usize = 4096;
 
-/// The items of block `index` of an input of `len` items cut into blocks
+/// The first item of block `index` (`len` for the blocks past the end) of
+/// an input of `len` items cut into blocks of `block` items. (`index * block`
+/// may overflow past the last block: an input of `usize::MAX` zero-sized
+/// items has 4096 blocks of 2^52.)
+fn block_start(index: usize, block: usize, len: usize) -> usize {
+    index.checked_mul(block).map_or(len, |start| start.min(len))
+}
+
+/// The items of blocks `blocks` of an input of `len` items cut into blocks
 /// of `block` items.
-fn block_range(index: usize, block: usize, len: usize) -> Range<usize> {
-    let start = index * block;
-    start..(start + block).min(len)
+fn block_items(blocks: Range<usize>, block: usize, len: usize) -> Range<usize> {
+    block_start(blocks.start, block, len)..block_start(blocks.end, block, len)
 }
 
 /// Combines `slots` in the fixed tree (see the module documentation), in
@@ -58,10 +67,11 @@ fn combine_tree<R>(slots: &mut [Option<R>], combine: &impl Fn(R, R) -> R) {
     while stride < slots.len() {
         let mut left = 0;
         while left + stride < slots.len() {
-            let a = slots[left].take();
-            let b = slots[left + stride].take();
-            if let (Some(a), Some(b)) = (a, b) {
-                slots[left] = Some(combine(a, b));
+            // Every slot at a multiple of the stride is full here: the
+            // level below left its results exactly there.
+            match (slots[left].take(), slots[left + stride].take()) {
+                (Some(a), Some(b)) => slots[left] = Some(combine(a, b)),
+                _ => unreachable!("an empty slot in the combine tree"),
             }
             left += 2 * stride;
         }
@@ -111,33 +121,52 @@ impl Pool {
     #[doc(alias = "reduce")]
     #[doc(alias = "sum")]
     #[doc(alias = "fold")]
-    pub fn map_reduce<T, R, F, I, C>(&self, input: &[T], f: F, identity: I, combine: C) -> R
+    pub fn map_reduce<In, R, F, I, C>(&self, input: In, f: F, identity: I, combine: C) -> R
     where
-        T: Sync,
+        In: Input,
         R: Send,
-        F: Fn(&T) -> R + Sync,
+        F: Fn(In::Item) -> R + Sync,
         I: FnOnce() -> R,
         C: Fn(R, R) -> R + Sync,
     {
-        let len = input.len();
+        let source = input.into_source();
+        let len = source.len();
         if len == 0 {
             return identity();
         }
         let block = len.div_ceil(MAX_REDUCE_BLOCKS);
-        let blocks: Vec<usize> = (0..len.div_ceil(block)).collect();
-        let fold = |&index: &usize| -> Result<R, Infallible> {
-            let mut items = input[block_range(index, block, len)].iter();
+        // The items of the blocks that stopped part way (owned inputs only).
+        let suffixes: Mutex<Vec<Range<usize>>> = Mutex::new(Vec::new());
+        let fold = |(): &mut (), index: usize| -> Result<R, Infallible> {
+            let items = block_items(index..index + 1, block, len);
+            // SAFETY: `collect` runs each block once, and the blocks'
+            // item ranges are disjoint and within the input.
+            let mut items = unsafe { Taking::new(&source, items, &suffixes) };
             // A block is never empty: `index < ceil(len / block)`.
             let first = items.next().map(&f);
             let mut acc = first.unwrap_or_else(|| unreachable!("an empty block"));
-            for item in items {
+            for item in &mut items {
                 acc = combine(acc, f(item));
             }
             Ok(acc)
         };
-        let partials = match try_map(self.registry(), &blocks, Chunking::Adaptive, fold) {
+        let blocks = len.div_ceil(block);
+        let partials = match collect(self.registry(), blocks, Chunking::Adaptive, || (), fold) {
             Ok(partials) => partials,
-            Err(never) => match never {},
+            Err(mut failure) => {
+                let never_started = failure.untaken.drain(..);
+                let untaken = into_inner(suffixes)
+                    .into_iter()
+                    .chain(never_started.map(|blocks| block_items(blocks, block, len)));
+                // SAFETY: the blocks that never started took no item, and a
+                // block that stopped recorded the items it did not take.
+                let drop_panic = unsafe { drop_untaken(&source, untaken) };
+                failure.dropped(drop_panic);
+                match failure.into_err() {
+                    Ok(partials) => partials,
+                    Err(never) => match never {},
+                }
+            }
         };
         let mut slots: Vec<Option<R>> = partials.into_iter().map(Some).collect();
         // The partials live in `slots`, outside the closure, so that a panic
@@ -188,12 +217,24 @@ mod tests {
             assert!(count <= MAX_REDUCE_BLOCKS);
             let mut next = 0;
             for index in 0..count {
-                let range = block_range(index, block, len);
+                let range = block_items(index..index + 1, block, len);
                 assert_eq!(range.start, next);
                 assert!(!range.is_empty());
                 next = range.end;
             }
             assert_eq!(next, len);
+            assert_eq!(block_items(0..count, block, len), 0..len);
         }
+    }
+
+    /// The blocks of `usize::MAX` zero-sized items: `count * block` is past
+    /// `usize::MAX`, and the block ranges still end at `len`.
+    #[test]
+    fn blocks_of_the_longest_input_do_not_overflow() {
+        let len = usize::MAX;
+        let block = len.div_ceil(MAX_REDUCE_BLOCKS);
+        let count = len.div_ceil(block);
+        assert_eq!(block_items(count - 1..count, block, len).end, len);
+        assert_eq!(block_items(count..count, block, len), len..len);
     }
 }
