@@ -16,10 +16,12 @@
 //!   caller. The caller starts the work alone and recruits workers only once
 //!   the call has run long enough to pay for a wake-up, so a tiny call costs
 //!   about what its loop costs.
-//! * [`Pool::map_chunked`] takes an explicit chunk size, [`Pool::try_map`]
-//!   stops at the first error, [`Pool::for_each`] returns nothing, and
-//!   [`Pool::map_reduce`] combines the results without collecting them, with
-//!   the same bits on every thread count.
+//! * [`Pool::try_map`] stops at the first error, [`Pool::for_each`] returns
+//!   nothing, and [`Pool::map_reduce`] combines the results without
+//!   collecting them, with the same bits on every thread count.
+//! * [`Pool::options`] gives any call of the family a fixed chunk size, a
+//!   [`Progress`] to watch from another thread, and a [`CancelToken`] or a
+//!   deadline that stops it item by item ([`Cancellable`]).
 //! * Calls nest: a map called from inside the pool keeps its worker busy with
 //!   the map's own work while it waits, and pools can call into each other.
 //! * [`Pool::join`] is a fork-join whose not-stolen path costs a few loads and
@@ -69,6 +71,8 @@
 //! described in `docs/design.md`.
 
 mod builder;
+mod collect;
+mod control;
 mod deque;
 mod drive;
 mod engagement;
@@ -81,6 +85,7 @@ mod job;
 mod join;
 mod latch;
 mod map;
+mod options;
 mod panic;
 mod pool;
 mod reduce;
@@ -108,9 +113,11 @@ pub mod model_hooks;
 pub const MUTANT: Option<&str> = option_env!("STEALPOOL_MUTANT");
 
 pub use builder::{BuildError, PoolBuilder};
+pub use control::{CancelToken, Cancelled, Progress};
 pub use global::{current_thread_index, global};
 pub use imap::{Imap, ImapUnordered, DEFAULT_WINDOW_PER_THREAD, MAX_WINDOW_PER_THREAD};
 pub use input::Input;
+pub use options::{CallOptions, Cancellable};
 pub use pool::Pool;
 pub use reduce::MAX_REDUCE_BLOCKS;
 pub use scope::Scope;

@@ -6,7 +6,8 @@
 //! | methods | file |
 //! |---|---|
 //! | `new`, `builder`, `threads`, `stats`, `apply`, `Drop` | here |
-//! | `map`, `map_chunked`, `try_map`, `map_init`, `for_each` | `map.rs` (on the parallel loop in `drive.rs`) |
+//! | `map`, `try_map`, `map_init`, `for_each` | `map.rs` (on the core in `collect.rs`, on the parallel loop in `drive.rs`) |
+//! | `options` (and the calls with options: `CallOptions`, `Cancellable`) | `options.rs` |
 //! | `map_reduce` | `reduce.rs` |
 //! | `join` | `join.rs` |
 //! | `in_worker` (and `Worker::join`) | `worker.rs` |

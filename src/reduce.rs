@@ -22,13 +22,14 @@
 //! chunking, panics re-raised after every chunk stopped, the partials of a
 //! failed call dropped once each); step 3 runs on the caller.
 
+use crate::collect::{collect, Stop};
+use crate::control::{Cancelled, Watch};
 use crate::drive::Chunking;
 use crate::input::{drop_untaken, Input, Source, Taking};
-use crate::map::collect;
 use crate::panic::{discard, drop_each};
-use crate::sync::{into_inner, Mutex};
+use crate::registry::Registry;
+use crate::sync::{into_inner, Arc, Mutex, Ordering};
 use crate::Pool;
-use std::convert::Infallible;
 use std::ops::Range;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -78,6 +79,119 @@ fn combine_tree<R>(slots: &mut [Option<R>], combine: &impl Fn(R, R) -> R) {
         stride *= 2;
     }
 }
+
+/// `map_reduce` over `source` (see the module documentation), cut into
+/// chunks of blocks by `chunking`, stopped when `watch` says so (looked at
+/// before every item).
+pub(crate) fn map_reduce<S, W, R, F, I, C>(
+    registry: &Arc<Registry>,
+    source: S,
+    chunking: Chunking,
+    watch: &W,
+    f: F,
+    identity: I,
+    combine: C,
+) -> Result<R, Cancelled>
+where
+    S: Source,
+    W: Watch,
+    R: Send,
+    F: Fn(S::Item) -> R + Sync,
+    I: FnOnce() -> R,
+    C: Fn(R, R) -> R + Sync,
+{
+    let len = source.len();
+    if len == 0 {
+        return Ok(identity());
+    }
+    let block = len.div_ceil(MAX_REDUCE_BLOCKS);
+    // The items of the blocks that stopped part way (owned inputs only).
+    let suffixes: Mutex<Vec<Range<usize>>> = Mutex::new(Vec::new());
+    let fold = |(): &mut (), index: usize| -> Result<R, Stopped> {
+        let items = block_items(index..index + 1, block, len);
+        // SAFETY: `collect` runs each block once, and the blocks' item
+        // ranges are disjoint and within the input.
+        let mut items = unsafe { Taking::new(&source, items, &suffixes) };
+        if !W::WATCHED {
+            // A block is never empty: `index < ceil(len / block)`.
+            let first = items.next().map(&f);
+            let mut acc = first.unwrap_or_else(|| unreachable!("an empty block"));
+            for item in &mut items {
+                acc = combine(acc, f(item));
+            }
+            return Ok(acc);
+        }
+        // The same fold, looking at the watch before each item.
+        let counter = watch.counter();
+        let mut acc = None;
+        let mut done = 0;
+        let stopped = loop {
+            if watch.stopped() {
+                break true;
+            }
+            let Some(item) = items.next() else {
+                break false;
+            };
+            let value = f(item);
+            acc = Some(match acc.take() {
+                None => value,
+                Some(acc) => combine(acc, value),
+            });
+            done += 1;
+            if let Some(counter) = counter {
+                // Relaxed: a count for display.
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        watch.finished(done);
+        match acc {
+            Some(acc) if !stopped => Ok(acc),
+            // A partial fold is dropped here, as a failed block's results
+            // are: once, outside any unwinding.
+            _ => Err(Stopped),
+        }
+    };
+    let blocks = len.div_ceil(block);
+    let partials = match collect(registry, blocks, chunking, &(), || (), fold) {
+        Ok(partials) => partials,
+        Err(mut failure) => {
+            let never_started = failure.untaken.drain(..);
+            let untaken = into_inner(suffixes)
+                .into_iter()
+                .chain(never_started.map(|blocks| block_items(blocks, block, len)));
+            // SAFETY: the blocks that never started took no item, and a
+            // block that stopped recorded the items it did not take.
+            let drop_panic = unsafe { drop_untaken(&source, untaken) };
+            failure.dropped(drop_panic);
+            // A block stops only when the watch says so (`collect` itself
+            // watches nothing).
+            return match failure.raise() {
+                Stop::Error(Stopped) | Stop::Cancelled(_) => Err(watch.cancelled()),
+            };
+        }
+    };
+    let mut slots: Vec<Option<R>> = partials.into_iter().map(Some).collect();
+    // The partials live in `slots`, outside the closure, so that a panic
+    // of `combine` unwinds through none of them: they are dropped below,
+    // one at a time, and a `Drop` that panics then cannot abort the
+    // process by panicking during the unwinding.
+    let combined = catch_unwind(AssertUnwindSafe(|| combine_tree(&mut slots, &combine)));
+    match combined {
+        Ok(()) => match slots.first_mut().and_then(Option::take) {
+            Some(result) => Ok(result),
+            None => unreachable!("the tree left no result"),
+        },
+        Err(panic) => {
+            if let Some(extra) = drop_each(slots.into_iter().flatten()) {
+                discard(extra);
+            }
+            resume_unwind(panic);
+        }
+    }
+}
+
+/// A block's fold stopped by the watch.
+struct Stopped;
 
 impl Pool {
     /// Maps every item of `input` through `f` and combines the results with
@@ -129,63 +243,7 @@ impl Pool {
         I: FnOnce() -> R,
         C: Fn(R, R) -> R + Sync,
     {
-        let source = input.into_source();
-        let len = source.len();
-        if len == 0 {
-            return identity();
-        }
-        let block = len.div_ceil(MAX_REDUCE_BLOCKS);
-        // The items of the blocks that stopped part way (owned inputs only).
-        let suffixes: Mutex<Vec<Range<usize>>> = Mutex::new(Vec::new());
-        let fold = |(): &mut (), index: usize| -> Result<R, Infallible> {
-            let items = block_items(index..index + 1, block, len);
-            // SAFETY: `collect` runs each block once, and the blocks'
-            // item ranges are disjoint and within the input.
-            let mut items = unsafe { Taking::new(&source, items, &suffixes) };
-            // A block is never empty: `index < ceil(len / block)`.
-            let first = items.next().map(&f);
-            let mut acc = first.unwrap_or_else(|| unreachable!("an empty block"));
-            for item in &mut items {
-                acc = combine(acc, f(item));
-            }
-            Ok(acc)
-        };
-        let blocks = len.div_ceil(block);
-        let partials = match collect(self.registry(), blocks, Chunking::Adaptive, || (), fold) {
-            Ok(partials) => partials,
-            Err(mut failure) => {
-                let never_started = failure.untaken.drain(..);
-                let untaken = into_inner(suffixes)
-                    .into_iter()
-                    .chain(never_started.map(|blocks| block_items(blocks, block, len)));
-                // SAFETY: the blocks that never started took no item, and a
-                // block that stopped recorded the items it did not take.
-                let drop_panic = unsafe { drop_untaken(&source, untaken) };
-                failure.dropped(drop_panic);
-                match failure.into_err() {
-                    Ok(partials) => partials,
-                    Err(never) => match never {},
-                }
-            }
-        };
-        let mut slots: Vec<Option<R>> = partials.into_iter().map(Some).collect();
-        // The partials live in `slots`, outside the closure, so that a panic
-        // of `combine` unwinds through none of them: they are dropped below,
-        // one at a time, and a `Drop` that panics then cannot abort the
-        // process by panicking during the unwinding.
-        let combined = catch_unwind(AssertUnwindSafe(|| combine_tree(&mut slots, &combine)));
-        match combined {
-            Ok(()) => match slots.first_mut().and_then(Option::take) {
-                Some(result) => result,
-                None => unreachable!("the tree left no result"),
-            },
-            Err(panic) => {
-                if let Some(extra) = drop_each(slots.into_iter().flatten()) {
-                    discard(extra);
-                }
-                resume_unwind(panic);
-            }
-        }
+        self.options().map_reduce(input, f, identity, combine)
     }
 }
 

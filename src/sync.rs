@@ -155,6 +155,19 @@ mod clock {
 
 pub(crate) use clock::Instant;
 
+/// Whether the user's `deadline` has passed. Under a model checker, as every
+/// other reading of the clock: yes.
+#[inline]
+pub(crate) fn reached(deadline: std::time::Instant) -> bool {
+    #[cfg(not(any(loom, shuttle)))]
+    return std::time::Instant::now() >= deadline;
+    #[cfg(any(loom, shuttle))]
+    {
+        let _ = deadline;
+        true
+    }
+}
+
 /// How a thread outside every pool blocks until a latch's setter wakes it:
 /// [`park`] on the waiting thread, [`Unparker::unpark`] (from a handle taken
 /// with [`current_unparker`]) on the setter. The semantics are `std`'s park

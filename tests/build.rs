@@ -195,7 +195,7 @@ fn thread_names_and_stack_size_are_applied() {
         // its call, on its own stack).
         let arrived = AtomicUsize::new(0);
         let sizes = pool.apply(|| {
-            pool.map_chunked(&[(); 3], 1, |_| {
+            pool.options().chunk_size(1).map(&[(); 3], |_| {
                 arrived.fetch_add(1, Ordering::SeqCst);
                 let start = Instant::now();
                 while arrived.load(Ordering::SeqCst) < 3
@@ -224,7 +224,7 @@ fn thread_names_and_stack_size_are_applied() {
         // four times the default stack (and would overflow a default one)
         // runs on the workers. (Only reached once the sizes are checked.)
         pool.apply(|| {
-            pool.map_chunked(&[(); 6], 1, |_| {
+            pool.options().chunk_size(1).map(&[(); 6], |_| {
                 assert!(stealpool::current_thread_index().is_some());
                 let top = std::hint::black_box(0u8);
                 let top = &top as *const u8 as usize;
@@ -242,7 +242,11 @@ fn thread_names_and_stack_size_are_applied() {
             .stack_size(SMALL)
             .build()
             .unwrap();
-        let sizes = pool.apply(|| pool.map_chunked(&[(); 8], 1, |_| current_stack_size()));
+        let sizes = pool.apply(|| {
+            pool.options()
+                .chunk_size(1)
+                .map(&[(); 8], |_| current_stack_size())
+        });
         for size in sizes {
             assert!(
                 (SMALL..DEFAULT_STACK).contains(&size),

@@ -284,7 +284,7 @@ fn map_result_drop_panics_with_f_panic() {
             };
             let out = match chunk {
                 None => pool.map(&input, f),
-                Some(n) => pool.map_chunked(&input, n, f),
+                Some(n) => pool.options().chunk_size(n).map(&input, f),
             };
             drop_all(out);
         });

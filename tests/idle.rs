@@ -32,7 +32,7 @@ fn idle_pool_parks_its_workers() {
     let input: Vec<u64> = (0..2000).collect();
     let mut ran_on = HashSet::new();
     for _ in 0..5 {
-        let out = pool.map_chunked(&input, 50, |&x| {
+        let out = pool.options().chunk_size(50).map(&input, |&x| {
             spin(Duration::from_micros(2));
             (x, thread::current().name().map(str::to_owned))
         });

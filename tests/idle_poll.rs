@@ -24,7 +24,7 @@ fn workers_poll_for_the_budget_then_park() {
         .unwrap();
     let input: Vec<u64> = (0..64).collect();
     for _ in 0..3 {
-        let out = pool.map_chunked(&input, 1, |x| x * 2);
+        let out = pool.options().chunk_size(1).map(&input, |x| x * 2);
         assert_eq!(out[63], 126);
         thread::sleep(Duration::from_millis(20));
     }
@@ -57,7 +57,10 @@ fn an_endless_budget_still_lets_the_pool_drop() {
             .idle_poll(Duration::MAX)
             .build()
             .unwrap();
-        let out = pool.map_chunked(&[1u32, 2, 3, 4], 1, |x| x + 1);
+        let out = pool
+            .options()
+            .chunk_size(1)
+            .map(&[1u32, 2, 3, 4], |x| x + 1);
         assert_eq!(out, [2, 3, 4, 5]);
         thread::sleep(Duration::from_millis(50));
         let stats = pool.stats();

@@ -219,7 +219,11 @@ fn a_once_lock_initializer_that_calls_the_pool() {
                 }
                 let base = *cell.get_or_init(|| {
                     let input: Vec<u64> = (0..INNER).collect();
-                    pool.map_chunked(&input, 64, |&x| work(x)).iter().sum()
+                    pool.options()
+                        .chunk_size(64)
+                        .map(&input, |&x| work(x))
+                        .iter()
+                        .sum()
                 });
                 base + i
             })
@@ -425,7 +429,7 @@ fn a_wait_inside_a_job_run_by_a_foreign_wait_refuses_what_that_wait_refuses() {
             thread::scope(|s| {
                 s.spawn(|| {
                     p.apply(|| {
-                        p.map_chunked(&[0u64, 1, 2, 3], 1, |&i| {
+                        p.options().chunk_size(1).map(&[0u64, 1, 2, 3], |&i| {
                             let mut total = lock.lock().expect("no item panicked");
                             if i == 0 {
                                 let _ = holding.send(());
@@ -467,7 +471,7 @@ fn a_lock_across_a_task_or_imap_of_another_pool() {
             let total = Mutex::new(0u64);
             let items: Vec<u64> = (0..16).collect();
             a.apply(|| {
-                a.map_chunked(&items, 1, |&i| {
+                a.options().chunk_size(1).map(&items, |&i| {
                     let mut total = total.lock().expect("no item panicked");
                     *total += if attempt % 2 == 0 {
                         b.spawn(move || {

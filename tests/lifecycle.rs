@@ -34,7 +34,7 @@ fn busy_calls(pool: &Pool) {
         x + 1
     });
     assert!(out.iter().enumerate().all(|(i, &y)| y == i as u64 + 1));
-    let out = pool.map_chunked(&input, 16, |&x| x * 2);
+    let out = pool.options().chunk_size(16).map(&input, |&x| x * 2);
     assert!(out.iter().enumerate().all(|(i, &y)| y == 2 * i as u64));
 }
 
@@ -91,7 +91,7 @@ fn hundred_build_drop_cycles_leak_no_thread() {
                     x + cycle
                 })
             } else {
-                pool.map_chunked(&input, 10, |&x| x + cycle)
+                pool.options().chunk_size(10).map(&input, |&x| x + cycle)
             };
             assert!(out.iter().enumerate().all(|(i, &y)| y == i as u64 + cycle));
             drop(pool);
@@ -294,7 +294,7 @@ fn stats_report_how_soon_helpers_start() {
         let other_started = AtomicBool::new(false);
         let input: Vec<usize> = (0..64).collect();
         let caller = std::thread::current().id();
-        let out = pool.map_chunked(&input, 1, |&i| {
+        let out = pool.options().chunk_size(1).map(&input, |&i| {
             if std::thread::current().id() != caller {
                 other_started.store(true, Ordering::SeqCst);
             } else if i == 0 {

@@ -46,7 +46,10 @@ fn successful_calls_drop_each_value_once() {
                 drop(out);
                 assert_eq!(results.dropped(), len);
 
-                let out = pool.map_chunked(&input, 7, |x| results.make(x.value));
+                let out = pool
+                    .options()
+                    .chunk_size(7)
+                    .map(&input, |x| results.make(x.value));
                 assert_eq!(results.created(), 2 * len);
                 assert_eq!(results.dropped(), len);
                 drop(out);
@@ -97,7 +100,7 @@ fn a_panic_drops_the_results_already_produced_once() {
                     };
                     let caught = catch_unwind(AssertUnwindSafe(|| {
                         if chunked {
-                            pool.map_chunked(&input, 16, f)
+                            pool.options().chunk_size(16).map(&input, f)
                         } else {
                             pool.map(&input, f)
                         }
@@ -139,7 +142,7 @@ fn many_panics_drop_every_payload_and_result_once() {
                 let payloads = Arc::new(Counts::default());
                 let results = Counts::default();
                 let caught = catch_unwind(AssertUnwindSafe(|| {
-                    pool.map_chunked(&input, 5, |&i| {
+                    pool.options().chunk_size(5).map(&input, |&i| {
                         work();
                         if i % every == every - 1 {
                             panic_any(CountedPayload::new(&payloads));

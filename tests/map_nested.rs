@@ -50,7 +50,7 @@ fn nested_two_deep(threads: usize) {
     let inner: Vec<u64> = (0..300).collect();
     let worker_started = AtomicBool::new(false);
     let inner_on_worker = AtomicBool::new(false);
-    let out = pool.map_chunked(&outer, 1, |&o| {
+    let out = pool.options().chunk_size(1).map(&outer, |&o| {
         note_thread();
         if current_thread_named(&prefix) {
             worker_started.store(true, Ordering::Release);
@@ -117,7 +117,7 @@ fn nested_three_deep(threads: usize) {
     let b: Vec<u64> = (0..10).collect();
     let c: Vec<u64> = (0..50).collect();
     for round in 0..3 {
-        let out = pool.map_chunked(&a, 1, |&x| {
+        let out = pool.options().chunk_size(1).map(&a, |&x| {
             pool.map(&b, |&y| {
                 let inner = if round % 2 == 0 {
                     pool.map(&c, |&z| {
@@ -125,7 +125,7 @@ fn nested_three_deep(threads: usize) {
                         x * 10_000 + y * 100 + z
                     })
                 } else {
-                    pool.map_chunked(&c, 5, |&z| {
+                    pool.options().chunk_size(5).map(&c, |&z| {
                         spin(Duration::from_micros(2));
                         x * 10_000 + y * 100 + z
                     })
@@ -208,7 +208,7 @@ fn eight_threads_call_one_pool_at_once() {
                                     spin(Duration::from_nanos(300));
                                     x + key
                                 }),
-                                1 => pool.map_chunked(&input, 37, |&x| x + key),
+                                1 => pool.options().chunk_size(37).map(&input, |&x| x + key),
                                 _ => pool.try_map(&input, |&x| Ok::<u64, ()>(x + key)).unwrap(),
                             };
                             assert_eq!(out.len() as u64, len);
@@ -260,7 +260,7 @@ fn cross_calls(a: &Pool, a_names: &str, b: &Pool, b_names: &str, force_outer: bo
         }
     };
     let outer_started = AtomicBool::new(false);
-    let out = a.map_chunked(&items, 1, |&x| {
+    let out = a.options().chunk_size(1).map(&items, |&x| {
         note();
         let caller_is_a_worker = current_thread_named(a_names);
         if caller_is_a_worker {
@@ -269,13 +269,13 @@ fn cross_calls(a: &Pool, a_names: &str, b: &Pool, b_names: &str, force_outer: bo
             wait_for(&outer_started, Duration::from_secs(10));
             return 16 * x * 100 + 4 * 60 + 4 * 6;
         }
-        let middle = b.map_chunked(&items, 1, |&y| {
+        let middle = b.options().chunk_size(1).map(&items, |&y| {
             note();
             if caller_is_a_worker && current_thread_named(b_names) {
                 seen.b_from_a_worker.store(true, Ordering::Relaxed);
             }
             let caller_is_b_worker = current_thread_named(b_names);
-            let inner = a.map_chunked(&items, 1, |&z| {
+            let inner = a.options().chunk_size(1).map(&items, |&z| {
                 note();
                 if caller_is_b_worker && current_thread_named(a_names) {
                     seen.a_from_b_worker.store(true, Ordering::Relaxed);

@@ -84,7 +84,7 @@ fn map_chunked_preserves_order() {
             for len in sample_sizes() {
                 let input: Vec<u64> = (0..len as u64).collect();
                 for chunk in chunk_sizes(len) {
-                    let out = pool.map_chunked(&input, chunk, |&i| image(i));
+                    let out = pool.options().chunk_size(chunk).map(&input, |&i| image(i));
                     check_image(
                         &out,
                         len,
@@ -102,7 +102,7 @@ fn map_chunked_accepts_a_huge_chunk_size() {
         let pool = Pool::new(2).unwrap();
         let input: Vec<u64> = (0..100).collect();
         for chunk in [usize::MAX / 4, usize::MAX / 2, usize::MAX] {
-            let out = pool.map_chunked(&input, chunk, |&i| image(i));
+            let out = pool.options().chunk_size(chunk).map(&input, |&i| image(i));
             check_image(&out, 100, &format!("chunk {chunk}"));
         }
     });
@@ -113,7 +113,7 @@ fn map_chunked_accepts_a_huge_chunk_size() {
 fn map_chunked_refuses_chunk_size_zero() {
     watchdog(WATCHDOG_SECS, || {
         let pool = Pool::new(2).unwrap();
-        let _ = pool.map_chunked(&[1, 2, 3], 0, |x| x + 1);
+        let _ = pool.options().chunk_size(0).map(&[1, 2, 3], |x| x + 1);
     });
 }
 
@@ -156,7 +156,7 @@ fn order_holds_with_expensive_items() {
                 });
                 check_image(&out, len, &format!("expensive map, {threads} threads"));
                 for chunk in [1, 7, 100] {
-                    let out = pool.map_chunked(&input, chunk, |&i| {
+                    let out = pool.options().chunk_size(chunk).map(&input, |&i| {
                         spin(item);
                         image(i)
                     });
@@ -231,14 +231,15 @@ fn map_chunked_runs_each_chunk_on_one_thread_in_order() {
             for chunk in [1, 7, 64, 333, len] {
                 let start = Instant::now();
                 loop {
-                    let out: Vec<(ThreadId, u64)> = pool.map_chunked(&input, chunk, |_| {
-                        spin(Duration::from_micros(2));
-                        let seq = SEQ.with(|s| {
-                            s.set(s.get() + 1);
-                            s.get()
+                    let out: Vec<(ThreadId, u64)> =
+                        pool.options().chunk_size(chunk).map(&input, |_| {
+                            spin(Duration::from_micros(2));
+                            let seq = SEQ.with(|s| {
+                                s.set(s.get() + 1);
+                                s.get()
+                            });
+                            (thread::current().id(), seq)
                         });
-                        (thread::current().id(), seq)
-                    });
                     assert_eq!(out.len(), len);
                     for (c, items) in out.chunks(chunk).enumerate() {
                         let (id, _) = items[0];
@@ -281,7 +282,7 @@ fn zero_sized_items_and_results() {
                 let out: Vec<()> = pool.map(&units, |&()| ());
                 assert_eq!(out.len(), len);
 
-                let out: Vec<()> = pool.map_chunked(&units, 4096, |&()| ());
+                let out: Vec<()> = pool.options().chunk_size(4096).map(&units, |&()| ());
                 assert_eq!(out.len(), len);
 
                 let count = AtomicUsize::new(0);
@@ -330,7 +331,9 @@ fn a_call_uses_at_most_threads_threads() {
                 let out = if round == 0 {
                     pool.map(&input, f)
                 } else {
-                    pool.map_chunked(&input, 1 + 10 * (round - 1), f)
+                    pool.options()
+                        .chunk_size(1 + 10 * (round - 1))
+                        .map(&input, f)
                 };
                 let values: Vec<u64> = out.iter().map(|&(v, _)| v).collect();
                 check_image(&values, input.len(), "map recording threads");

@@ -35,7 +35,7 @@ fn each_entry_point(
     };
     let calls: [&dyn Fn(); 4] = [
         &|| drop(pool.map(input, f)),
-        &|| drop(pool.map_chunked(input, 3, f)),
+        &|| drop(pool.options().chunk_size(3).map(input, f)),
         &|| drop(pool.try_map(input, |i| Ok::<usize, ()>(f(i)))),
         &|| {
             pool.for_each(input, |i| {
@@ -165,7 +165,7 @@ fn panic_is_raised_after_every_chunk_stopped() {
                     let in_flight = AtomicUsize::new(0);
                     let calls = AtomicUsize::new(0);
                     let caught = catch_unwind(AssertUnwindSafe(|| {
-                        pool.map_chunked(&input, 4, |&i| {
+                        pool.options().chunk_size(4).map(&input, |&i| {
                             in_flight.fetch_add(1, Ordering::SeqCst);
                             let _guard = InFlight(&in_flight);
                             calls.fetch_add(1, Ordering::SeqCst);
@@ -217,7 +217,7 @@ fn pool_is_reused_1000_times_after_panics() {
                     if round % 4 == 0 {
                         pool.map(&input, f)
                     } else {
-                        pool.map_chunked(&input, 8, f)
+                        pool.options().chunk_size(8).map(&input, f)
                     }
                 }));
                 let payload = caught.expect_err("the panic was lost");
@@ -229,7 +229,7 @@ fn pool_is_reused_1000_times_after_panics() {
                 let out = if round % 4 == 1 {
                     pool.map(&input, |&x| x * round)
                 } else {
-                    pool.map_chunked(&input, 8, |&x| x * round)
+                    pool.options().chunk_size(8).map(&input, |&x| x * round)
                 };
                 assert!(
                     out.iter().enumerate().all(|(i, &y)| y == i as u64 * round),
@@ -256,7 +256,7 @@ fn nested_panic_reaches_the_outer_caller() {
         let outer: Vec<usize> = (0..8).collect();
         let inner: Vec<usize> = (0..100).collect();
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            pool.map_chunked(&outer, 1, |&o| {
+            pool.options().chunk_size(1).map(&outer, |&o| {
                 pool.map(&inner, |&i| {
                     spin(Duration::from_micros(1));
                     if o == 5 && i == 50 {

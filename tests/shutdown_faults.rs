@@ -533,7 +533,10 @@ fn on_thread_start_state_is_seen_by_every_kind_of_job() {
                 }
             };
             assert_eq!(a.map(&input, slow("map")), input);
-            assert_eq!(a.map_chunked(&input, 7, slow("map_chunked")), input);
+            assert_eq!(
+                a.options().chunk_size(7).map(&input, slow("map_chunked")),
+                input
+            );
             let tried: Result<Vec<u64>, ()> = a.try_map(&input, |x| Ok(slow("try_map")(x)));
             assert_eq!(tried, Ok(input.clone()));
             a.for_each(&input, |x| {

@@ -82,7 +82,10 @@ fn no_lost_wakeup() {
 fn map_completion() {
     check("map_completion", 2, || {
         from_outside(Pool::new(2).unwrap(), |pool| {
-            let out = pool.map_chunked(&[1u32, 2, 3], 1, |&x| Tracked::new(x * 10));
+            let out = pool
+                .options()
+                .chunk_size(1)
+                .map(&[1u32, 2, 3], |&x| Tracked::new(x * 10));
             let values: Vec<u32> = out.iter().map(Tracked::get).collect();
             assert_eq!(values, [10, 20, 30], "map completion: wrong results");
         });
@@ -101,7 +104,7 @@ fn panic_is_reraised() {
         from_outside(Pool::new(2).unwrap(), |pool| {
             let input: Vec<Tracked<u32>> = (0..3).map(Tracked::new).collect();
             let result = catch_unwind(AssertUnwindSafe(|| {
-                pool.map_chunked(&input, 1, |x| {
+                pool.options().chunk_size(1).map(&input, |x| {
                     let value = x.get();
                     if value == 1 {
                         panic!("chunk 1 fails");
@@ -179,7 +182,7 @@ fn nested_map() {
             });
             let outer = CountedJob::new(|| {
                 *waiting.lock().unwrap() = Some(loom::thread::current().id());
-                let inner = pool.map_chunked(&[1u32, 2], 1, |&x| {
+                let inner = pool.options().chunk_size(1).map(&[1u32, 2], |&x| {
                     if x == 2 {
                         // SAFETY: `other` is awaited below before it is
                         // dropped, and executed once (model 1).

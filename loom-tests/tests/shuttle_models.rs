@@ -131,7 +131,7 @@ fn three_submitters_four_workers() {
                         assert_eq!(value, 7);
                     }
                     _ => {
-                        let squares = pool.map_chunked(&[1u64, 2, 3, 4], 1, |x| {
+                        let squares = pool.options().chunk_size(1).map(&[1u64, 2, 3, 4], |x| {
                             runs.fetch_add(1, Ordering::Relaxed);
                             x * x
                         });
@@ -154,8 +154,10 @@ fn three_submitters_four_workers() {
 fn nested_map() {
     check("nested_map", || {
         let pool = pool(3);
-        let outer = pool.map_chunked(&[1u64, 2, 3], 1, |&x| {
-            pool.map_chunked(&[x, x + 1], 1, |y| y * 10)
+        let outer = pool.options().chunk_size(1).map(&[1u64, 2, 3], |&x| {
+            pool.options()
+                .chunk_size(1)
+                .map(&[x, x + 1], |y| y * 10)
                 .iter()
                 .sum::<u64>()
         });
@@ -175,10 +177,12 @@ fn locks_held_across_nested_calls() {
         let pool = pool(4);
         let lock = shuttle::sync::Mutex::new(0u64);
         let outer = pool.apply(|| {
-            pool.map_chunked(&[1u64, 2, 3, 4], 1, |&x| {
+            pool.options().chunk_size(1).map(&[1u64, 2, 3, 4], |&x| {
                 let mut total = lock.lock().expect("no item panicked");
                 let inner = if x % 2 == 0 {
-                    pool.map_chunked(&[x, x + 1], 1, |y| y * 10)
+                    pool.options()
+                        .chunk_size(1)
+                        .map(&[x, x + 1], |y| y * 10)
                         .iter()
                         .sum::<u64>()
                 } else {
@@ -555,7 +559,7 @@ fn nested_foreign_waits_refuse_the_outer_loop() {
             );
             shuttle::thread::spawn(move || {
                 p.apply(|| {
-                    p.map_chunked(&[0u32, 1, 2], 1, |&i| {
+                    p.options().chunk_size(1).map(&[0u32, 1, 2], |&i| {
                         let mut total = lock.lock().expect("no item panicked");
                         if i == 0 {
                             holding.set();
@@ -598,7 +602,7 @@ fn lock_across_a_task_join_on_another_pool() {
         let b = pool(1);
         let total = shuttle::sync::Mutex::new(0u32);
         a.apply(|| {
-            a.map_chunked(&[1u32, 2, 3], 1, |&i| {
+            a.options().chunk_size(1).map(&[1u32, 2, 3], |&i| {
                 let mut total = total.lock().expect("no item panicked");
                 *total += b.spawn(move || i).join();
             })

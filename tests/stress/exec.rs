@@ -707,9 +707,8 @@ fn map_family(ctx: &Arc<Ctx>, id: usize) -> Result<u64, Raised> {
     };
     let result = match node.kind {
         Kind::Map => catch(|| pool.map(&inputs, run)).map(|out| outputs(ctx, id, out)),
-        Kind::MapChunked => {
-            catch(|| pool.map_chunked(&inputs, node.chunk, run)).map(|out| outputs(ctx, id, out))
-        }
+        Kind::MapChunked => catch(|| pool.options().chunk_size(node.chunk).map(&inputs, run))
+            .map(|out| outputs(ctx, id, out)),
         Kind::TryMap => {
             let f = |x: &Val| {
                 twice(x);
