@@ -6,10 +6,11 @@
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fast_image_resize as fr;
-use stealpool::Pool;
+use stealpool::{CancelToken, Pool, Progress};
 
 pub use crate::worker::{Done, Worker};
 
@@ -311,27 +312,54 @@ impl Report {
     }
 }
 
-/// Resizes every job on `pool`, calling `on_done` after each image, and
-/// keeps going past failed images.
-pub fn run(pool: &Pool, jobs: &[Job], options: Options, on_done: &(dyn Fn() + Sync)) -> Report {
+/// Resizes every job on `pool`, keeps going past failed images, and stops
+/// (within about one image per thread) when `token` is cancelled. Counts
+/// each image into `progress` as it finishes.
+///
+/// # Errors
+///
+/// [`Cancelled`] if the run stopped before every image: how many images were
+/// written (each one complete, under its final name) and how many in all.
+pub fn run(
+    pool: &Pool,
+    jobs: &[Job],
+    options: Options,
+    token: &CancelToken,
+    progress: &Progress,
+) -> Result<Report, Cancelled> {
     let start = Instant::now();
+    let written = AtomicUsize::new(0);
+    let count = |result: Result<Done, String>| {
+        if result.is_ok() {
+            written.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    };
+    let call = pool.options().progress(progress).cancel_on(token);
     let results = if options.reuse_buffers {
         let init = || Worker::new(options);
-        pool.map_init(jobs, init, |worker, job| {
-            let result = worker.process(job);
-            on_done();
-            result
-        })
+        call.map_init(jobs, init, |worker, job| count(worker.process(job)))
     } else {
-        pool.map(jobs, |job| {
-            let result = Worker::new(options).process(job);
-            on_done();
-            result
-        })
+        call.map(jobs, |job| count(Worker::new(options).process(job)))
     };
-    Report {
-        threads: pool.threads(),
-        results,
-        wall: start.elapsed(),
+    match results {
+        Ok(results) => Ok(Report {
+            threads: pool.threads(),
+            results,
+            wall: start.elapsed(),
+        }),
+        Err(_) => Err(Cancelled {
+            written: written.into_inner(),
+            total: jobs.len(),
+        }),
     }
+}
+
+/// A run stopped by its token.
+#[derive(Debug)]
+pub struct Cancelled {
+    /// Images written before the run stopped.
+    pub written: usize,
+    /// Images the run was to write.
+    pub total: usize,
 }

@@ -9,7 +9,12 @@
 //!
 //! Every JPEG and PNG directly in the input folder is resized to exactly
 //! `--size` and written as `resized_<name>` in the same format, by default
-//! into a `resized/` folder beside the input folder. See `docs/benchmarks.md`
+//! into a `resized/` folder beside the input folder. Each image is written
+//! under a temporary name and renamed when whole, so the output folder never
+//! holds a half-written image. The progress bar reads the pool's
+//! `Progress`; Ctrl-C cancels the run through a `CancelToken`: the images in
+//! progress finish, the program says how many were written and exits with
+//! 130. See `docs/benchmarks.md`
 //! ("Image resize example") for what each speed-up does and measures.
 
 mod app;
@@ -21,9 +26,11 @@ mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stealpool::Pool;
+use stealpool::{CancelToken, Pool, Progress};
 
 use app::{Filter, Job, Options, Report};
 
@@ -48,7 +55,10 @@ To measure each speed-up, switch it off:
   --image-resize       resize with the image crate instead of fast_image_resize
                        (and so decode in full)
   --image-encoder      encode JPEGs with the image crate instead of jpeg-encoder
-  --no-reuse           fresh buffers for every image instead of per thread";
+  --no-reuse           fresh buffers for every image instead of per thread
+
+Ctrl-C stops the run once the images in progress are written (exit code 130);
+a second Ctrl-C quits at once. No output file is ever left half-written.";
 
 /// The parsed command line.
 struct Args {
@@ -145,13 +155,65 @@ fn progress_bar(len: usize, label: String) -> ProgressBar {
     bar
 }
 
-fn resize_all(threads: usize, jobs: &[Job], options: Options) -> Result<Report, String> {
+/// Resizes `jobs` on a pool of `threads`, drawing the bar from the pool's
+/// [`Progress`]; `token` stops the run.
+fn resize_all(
+    threads: usize,
+    jobs: &[Job],
+    options: Options,
+    token: &CancelToken,
+) -> Result<Result<Report, app::Cancelled>, String> {
     let pool = Pool::new(threads).map_err(|e| format!("cannot start {threads} threads: {e}"))?;
     let noun = if threads == 1 { "thread" } else { "threads" };
     let bar = progress_bar(jobs.len(), format!("{threads} {noun}"));
-    let report = app::run(&pool, jobs, options, &|| bar.inc(1));
+    let progress = Progress::new();
+    let running = AtomicBool::new(true);
+    let outcome = std::thread::scope(|s| {
+        s.spawn(|| {
+            while running.load(Ordering::Relaxed) {
+                bar.set_position(progress.done() as u64);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        /// Stops the bar's thread however the run ends (a panic included).
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&running);
+        app::run(&pool, jobs, options, token, &progress)
+    });
     bar.finish_and_clear();
-    Ok(report)
+    Ok(outcome)
+}
+
+/// Ctrl-C (SIGINT) cancels `token`: the run stops after the images in
+/// progress; a second Ctrl-C exits at once.
+fn cancel_on_interrupt(token: &CancelToken) -> Result<(), String> {
+    let token = token.clone();
+    ctrlc::set_handler(move || {
+        if token.is_cancelled() {
+            std::process::exit(INTERRUPTED);
+        }
+        token.cancel();
+        eprintln!("\ninterrupted: finishing the images in progress (Ctrl-C again to quit now)");
+    })
+    .map_err(|e| format!("cannot handle Ctrl-C: {e}"))
+}
+
+/// The exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells use).
+const INTERRUPTED: i32 = 130;
+
+/// How a run ended.
+enum Outcome {
+    /// Every image written.
+    Done,
+    /// Some images failed.
+    Failed,
+    /// Stopped by Ctrl-C.
+    Interrupted,
 }
 
 fn summary(report: &Report) -> String {
@@ -167,7 +229,7 @@ fn summary(report: &Report) -> String {
     )
 }
 
-fn run(args: Args) -> Result<bool, String> {
+fn run(args: Args) -> Result<Outcome, String> {
     let threads = match args.threads {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -182,7 +244,7 @@ fn run(args: Args) -> Result<bool, String> {
             "already complete:"
         };
         println!("{verb} {} demo images in {}", demo::COUNT, dir.display());
-        return Ok(true);
+        return Ok(Outcome::Done);
     }
     let input = match args.input {
         Some(dir) => dir,
@@ -228,10 +290,25 @@ fn run(args: Args) -> Result<bool, String> {
         o.filter.name(),
         out.display()
     );
-    let report = resize_all(threads, &jobs, o)?;
+    let token = CancelToken::new();
+    cancel_on_interrupt(&token)?;
+    let interrupted = |c: app::Cancelled| {
+        println!(
+            "cancelled: {} of {} images written, each one complete",
+            c.written, c.total
+        );
+        Outcome::Interrupted
+    };
+    let report = match resize_all(threads, &jobs, o, &token)? {
+        Ok(report) => report,
+        Err(cancelled) => return Ok(interrupted(cancelled)),
+    };
     println!("{}", summary(&report));
     if args.compare {
-        let single = resize_all(1, &jobs, o)?;
+        let single = match resize_all(1, &jobs, o, &token)? {
+            Ok(single) => single,
+            Err(cancelled) => return Ok(interrupted(cancelled)),
+        };
         println!("{}", summary(&single));
         let speedup = single.wall.as_secs_f64() / report.wall.as_secs_f64().max(1e-9);
         println!("speedup on {threads} threads: {speedup:.2}x");
@@ -243,7 +320,11 @@ fn run(args: Args) -> Result<bool, String> {
     if !failures.is_empty() {
         eprintln!("error: {} of {} images failed", failures.len(), jobs.len());
     }
-    Ok(failures.is_empty())
+    Ok(if failures.is_empty() {
+        Outcome::Done
+    } else {
+        Outcome::Failed
+    })
 }
 
 fn main() -> ExitCode {
@@ -256,8 +337,9 @@ fn main() -> ExitCode {
         Err(Stop::Error(message)) => Err(message),
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::FAILURE,
+        Ok(Outcome::Interrupted) => ExitCode::from(INTERRUPTED as u8),
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::from(2)

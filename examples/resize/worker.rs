@@ -2,8 +2,10 @@
 //! (at reduced scale for JPEGs when the target allows), resize, encode,
 //! write.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
 
 use fast_image_resize as fr;
 use image::codecs::jpeg::JpegDecoder;
@@ -104,7 +106,7 @@ impl Worker {
             .map_err(|e| format!("cannot read: {}", reason(&e)))?;
         let (layout, done) = self.resize(job.format)?;
         self.encode(job.format, layout)?;
-        fs::write(&job.output, &self.encoded)
+        write_whole(&job.output, &self.encoded)
             .map_err(|e| format!("cannot write {}: {}", job.output.display(), reason(&e)))?;
         Ok(done)
     }
@@ -223,6 +225,27 @@ impl Worker {
             }
         }
     }
+}
+
+/// The name `path` has while it is being written: hidden, in the same folder
+/// (so that the rename is atomic), unique to this process.
+pub fn partial_name(path: &Path) -> PathBuf {
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".partial-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` so that `path` is never seen half-written: into
+/// a temporary name beside it, then renamed over it. On an error the
+/// temporary file is removed.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let partial = partial_name(path);
+    let written = fs::write(&partial, bytes).and_then(|()| fs::rename(&partial, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    written
 }
 
 /// Resizes the scaled decoder's planes, each from its exact extent: Y (or

@@ -26,7 +26,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use app::{Format, Job, Options, Size};
-use stealpool::Pool;
+use stealpool::{CancelToken, Pool, Progress};
 
 /// A fresh folder under the temp dir, removed when dropped.
 struct Scratch(PathBuf);
@@ -220,11 +220,10 @@ fn resizes_a_folder_in_any_order_and_reports_bad_files() {
         .all(|j| j.output.parent() == Some(out2.0.as_path())));
 
     let pool = Pool::new(2).unwrap();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let report = app::run(&pool, &jobs, options, &|| {
-        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    });
-    assert_eq!(done.into_inner(), jobs.len());
+    let progress = Progress::new();
+    let report = app::run(&pool, &jobs, options, &CancelToken::new(), &progress).unwrap();
+    assert_eq!(progress.done(), jobs.len());
+    assert_eq!(progress.total(), jobs.len());
     assert_eq!(report.threads, 2);
     assert_eq!(report.written(), 5);
     let failures: Vec<_> = report.failures(&jobs).collect();
@@ -283,7 +282,14 @@ fn resizes_a_folder_in_any_order_and_reports_bad_files() {
         reuse_buffers: false,
         ..options
     };
-    let report1 = app::run(&single, &reversed, fresh, &|| {});
+    let report1 = app::run(
+        &single,
+        &reversed,
+        fresh,
+        &CancelToken::new(),
+        &Progress::new(),
+    )
+    .unwrap();
     assert_eq!(report1.written(), 5);
     for job in &reversed {
         let name = job.output.file_name().unwrap().to_str().unwrap();
@@ -506,9 +512,13 @@ fn refuses_bad_input_and_output_folders() {
         &Pool::new(2).unwrap(),
         &jobs,
         Options::new(size(8, 8)),
-        &|| {},
-    );
+        &CancelToken::new(),
+        &Progress::new(),
+    )
+    .unwrap();
     assert_eq!(report.written(), 1);
+    // The failed write left no temporary file behind.
+    assert!(!worker::partial_name(&jobs[0].output).exists());
     let failures: Vec<_> = report.failures(&jobs).collect();
     assert!(
         failures[0].0.ends_with("resized_x.jpg") && failures[0].1.contains("cannot write"),
@@ -544,4 +554,109 @@ fn the_demo_set_is_deterministic_and_reused() {
     );
     // A different size is a different set: regenerated.
     assert!(demo::ensure(&pool, &a, 3, 32, 24).unwrap());
+}
+
+/// The example program, which `cargo test` builds beside this test
+/// (examples are built for the tests of their package).
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/resize-<hash> -> target/<profile>/examples/resize
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let name = format!("resize{}", std::env::consts::EXE_SUFFIX);
+    let binary = profile_dir.join("examples").join(name);
+    assert!(
+        binary.exists(),
+        "{} is missing: run this test with `cargo test -p stealpool-resize` \
+         (a test filter such as `--test resize` skips building the example; add `--examples`)",
+        binary.display()
+    );
+    binary
+}
+
+/// Ctrl-C (SIGINT) stops a running resize within about an image per thread:
+/// the program says how many images it wrote, exits with 130, and leaves
+/// only complete images in the output folder (each written under a
+/// temporary name and renamed when whole).
+#[test]
+fn ctrl_c_stops_the_run_and_leaves_only_complete_images() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let dir = Scratch::new("sigint");
+    let input = dir.join("in");
+    fs::create_dir(&input).unwrap();
+    let total = 40;
+    for i in 0..total {
+        jpeg_file(
+            &input.join(format!("{i:02}.jpg")),
+            640,
+            480,
+            Kind::Progressive,
+        );
+    }
+    let out = dir.join("out");
+    let written = || -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(&out) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files
+    };
+    let mut child = Command::new(example_binary())
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args(["--threads", "1", "--size", "64x48"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first image is out, so that the run is under way.
+    let started = Instant::now();
+    while !written().iter().any(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("resized_")
+    }) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the resize ended before it could be interrupted"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no image came out"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: `kill` has no memory-safety preconditions; `pid` is our child,
+    // not yet reaped (we wait for it below), so it names no other process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+
+    let files = written();
+    let reported = format!("cancelled: {} of {total} images written", files.len());
+    assert!(
+        stdout.contains(&reported),
+        "expected '{reported}' in: {stdout}"
+    );
+    assert!(
+        files.len() < total,
+        "all {total} images were written: not interrupted"
+    );
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy();
+        assert!(name.starts_with("resized_"), "a stray file: {name}");
+        let image = image::open(file).unwrap_or_else(|e| panic!("{name} is not whole: {e}"));
+        assert_eq!((image.width(), image.height()), (64, 48), "{name}");
+    }
 }
