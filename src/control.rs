@@ -202,6 +202,18 @@ impl Progress {
         self.0.total.load(Ordering::Relaxed)
     }
 
+    /// Adds `items` to the total.
+    pub(crate) fn add_total(&self, items: usize) {
+        // Relaxed: a count for display.
+        self.0.total.fetch_add(items, Ordering::Relaxed);
+    }
+
+    /// Counts one finished item on the calling thread.
+    pub(crate) fn count_one(&self) {
+        // Relaxed: a count for display.
+        self.slot().fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The calling thread's counter.
     fn slot(&self) -> &AtomicUsize {
         let index = crate::current_thread_index().map_or(0, |i| i + 1);
@@ -268,8 +280,7 @@ impl<'a> Watched<'a> {
         len: usize,
     ) -> Self {
         if let Some(progress) = progress {
-            // Relaxed: a count for display.
-            progress.0.total.fetch_add(len, Ordering::Relaxed);
+            progress.add_total(len);
         }
         Watched {
             token,

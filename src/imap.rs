@@ -280,6 +280,14 @@ impl<R: Send + 'static> Imap<R> {
     }
 }
 
+impl<R: Send + 'static> Imap<R> {
+    /// Batches of exactly `batch` items (the options' chunk size).
+    pub(crate) fn with_batch(mut self, batch: usize) -> Self {
+        self.0.feed.set_batch(batch);
+        self
+    }
+}
+
 impl<R: Send + 'static> Iterator for Imap<R> {
     type Item = R;
 
@@ -316,6 +324,14 @@ impl<R: Send + 'static> ImapUnordered<R> {
     /// ```
     pub fn window(mut self, window: usize) -> Self {
         self.0.feed.set_window(window);
+        self
+    }
+}
+
+impl<R: Send + 'static> ImapUnordered<R> {
+    /// Batches of exactly `batch` items (the options' chunk size).
+    pub(crate) fn with_batch(mut self, batch: usize) -> Self {
+        self.0.feed.set_batch(batch);
         self
     }
 }

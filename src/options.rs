@@ -9,7 +9,7 @@ use crate::control::{CancelToken, Cancelled, Progress, Watched};
 use crate::drive::Chunking;
 use crate::input::{Input, Source};
 use crate::reduce::map_reduce;
-use crate::Pool;
+use crate::{Imap, ImapUnordered, Pool};
 use std::fmt;
 use std::time::Instant;
 
@@ -51,9 +51,12 @@ impl fmt::Debug for Settings<'_> {
 /// Options for one call of the `map` family: [`chunk_size`](Self::chunk_size)
 /// and [`progress`](Self::progress); [`cancel_on`](Self::cancel_on) and
 /// [`deadline`](Self::deadline) make it [`Cancellable`]. Made by
-/// [`Pool::options`]; its `map`, `try_map`, `map_init`, `for_each` and
-/// `map_reduce` make the call, as `Pool`'s methods of the same name do (which
-/// are these with no option set).
+/// [`Pool::options`]; its `map`, `try_map`, `map_init`, `for_each`,
+/// `map_reduce`, `imap` and `imap_unordered` make the call, as `Pool`'s
+/// methods of the same name do (which are these with no option set).
+///
+/// A token or a deadline applies to the eager calls ([`Cancellable`]); an
+/// [`Imap`] stops when it is dropped.
 ///
 /// ```
 /// let pool = stealpool::Pool::new(2)?;
@@ -383,6 +386,110 @@ impl<'a> CallOptions<'a> {
             }
         })
     }
+}
+
+impl<'a> CallOptions<'a> {
+    /// [`Pool::imap`] with these options: a chunk size fixes the length of
+    /// the batches that go to the workers (Python's `imap(f, it,
+    /// chunksize)`) instead of sizing them by the measured cost of an item;
+    /// a progress counts each item as its closure returns, and adds the
+    /// input's length to its total if the iterator knows it exactly.
+    ///
+    /// # Panics
+    ///
+    /// As [`Pool::imap`].
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let progress = stealpool::Progress::new();
+    /// let lengths: Vec<usize> = pool
+    ///     .options()
+    ///     .chunk_size(16)
+    ///     .progress(&progress)
+    ///     .imap(vec!["a", "bb", "ccc"], |s| s.len())
+    ///     .collect();
+    /// assert_eq!(lengths, [1, 2, 3]);
+    /// assert_eq!((progress.done(), progress.total()), (3, 3));
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn imap<I, R, F>(self, input: I, f: F) -> Imap<R>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+        R: Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+    {
+        let settings = self.0;
+        let input = input.into_iter();
+        let imap = match settings.progress {
+            None => settings.pool.imap(input, f),
+            Some(progress) => {
+                let progress = counted_in(progress, &input);
+                settings.pool.imap(input, move |item| {
+                    let result = f(item);
+                    progress.count_one();
+                    result
+                })
+            }
+        };
+        match settings.chunking {
+            Chunking::Fixed(batch) => imap.with_batch(batch),
+            Chunking::Adaptive => imap,
+        }
+    }
+
+    /// [`Pool::imap_unordered`] with these options (see
+    /// [`imap`](Self::imap)).
+    ///
+    /// # Panics
+    ///
+    /// As [`Pool::imap_unordered`].
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let mut out: Vec<u32> = pool.options().chunk_size(4).imap_unordered(0..10u32, |x| x + 1).collect();
+    /// out.sort();
+    /// assert_eq!(out, (1..=10).collect::<Vec<_>>());
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn imap_unordered<I, R, F>(self, input: I, f: F) -> ImapUnordered<R>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+        R: Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+    {
+        let settings = self.0;
+        let input = input.into_iter();
+        let imap = match settings.progress {
+            None => settings.pool.imap_unordered(input, f),
+            Some(progress) => {
+                let progress = counted_in(progress, &input);
+                settings.pool.imap_unordered(input, move |item| {
+                    let result = f(item);
+                    progress.count_one();
+                    result
+                })
+            }
+        };
+        match settings.chunking {
+            Chunking::Fixed(batch) => imap.with_batch(batch),
+            Chunking::Adaptive => imap,
+        }
+    }
+}
+
+/// A handle on `progress` for an imap over `input`, whose length (if the
+/// iterator knows it exactly) goes into the total.
+fn counted_in(progress: &Progress, input: &impl Iterator) -> Progress {
+    if let (low, Some(high)) = input.size_hint() {
+        if low == high {
+            progress.add_total(low);
+        }
+    }
+    progress.clone()
 }
 
 impl<'a> Cancellable<'a> {

@@ -407,6 +407,40 @@ fn the_chunk_size_applies_to_every_method() {
     assert_eq!(sum, 100_000 * 99_999 / 2);
 }
 
+/// `imap` and `imap_unordered` take the same chunk size (batches of exactly
+/// `n` consecutive items, each run by one thread) and count into a progress.
+#[test]
+fn imap_takes_the_chunk_size_and_the_progress() {
+    watchdog(60, || {
+        let pool = Pool::new(4).unwrap();
+        let progress = Progress::new();
+        let who = |_: u32| {
+            spin(Duration::from_micros(20));
+            std::thread::current().id()
+        };
+        let ids: Vec<_> = pool
+            .options()
+            .chunk_size(10)
+            .progress(&progress)
+            .imap(0..1000u32, who)
+            .collect();
+        for chunk in ids.chunks(10) {
+            assert!(
+                chunk.iter().all(|id| *id == chunk[0]),
+                "an imap batch was split"
+            );
+        }
+        assert_eq!((progress.done(), progress.total()), (1000, 1000));
+        let mut seen: Vec<u32> = pool
+            .options()
+            .chunk_size(7)
+            .imap_unordered(0..100u32, |x| x)
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..100).collect::<Vec<_>>());
+    });
+}
+
 #[test]
 #[should_panic(expected = "chunk_size must be at least 1")]
 fn a_chunk_size_of_zero_panics() {

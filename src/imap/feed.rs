@@ -49,6 +49,9 @@ pub(super) struct Feed<R> {
     pull: Pull<R>,
     /// The window set with `window(n)`; `None`: the adaptive default.
     fixed_window: Option<usize>,
+    /// The batch length set with a chunk size; `None`: sized by the
+    /// measured cost of an item.
+    fixed_batch: Option<usize>,
     threads: usize,
     /// Items taken from the input and not yet returned.
     pub(super) outstanding: usize,
@@ -70,6 +73,11 @@ impl<R> Feed<R> {
     pub(super) fn window(&self) -> usize {
         if let Some(window) = self.fixed_window {
             return window;
+        }
+        if let Some(batch) = self.fixed_batch {
+            // Two batches per thread, as the adaptive window aims for.
+            let per_thread = batch.saturating_mul(2).max(DEFAULT_WINDOW_PER_THREAD);
+            return per_thread.saturating_mul(self.threads);
         }
         let mut per_thread = DEFAULT_WINDOW_PER_THREAD;
         if self.item_nanos > 0.0 {
@@ -132,6 +140,7 @@ impl<R: Send + 'static> Feed<R> {
             registry: Arc::clone(pool.registry()),
             pull,
             fixed_window: None,
+            fixed_batch: None,
             threads: pool.threads(),
             outstanding: 0,
             item_nanos: 0.0,
@@ -146,6 +155,11 @@ impl<R: Send + 'static> Feed<R> {
     /// thread, so that every worker can have a batch while the consumer
     /// drains another.
     pub(super) fn batch_len(&self) -> usize {
+        if let Some(batch) = self.fixed_batch {
+            // A smaller fixed window still bounds what is in flight: the
+            // batch is cut to the room left (see `next_batch`).
+            return batch;
+        }
         let most = (self.window() / (2 * self.threads)).max(1);
         if self.item_nanos > 0.0 {
             let fit = (BATCH_TARGET_NANOS / self.item_nanos) as usize;
@@ -226,6 +240,13 @@ impl<R: Send + 'static> Feed<R> {
     pub(super) fn set_window(&mut self, window: usize) {
         assert!(window > 0, "stealpool: an imap window must be at least 1");
         self.fixed_window = Some(window);
+    }
+
+    /// Batches of exactly `batch` items (the last, or one cut by a small
+    /// fixed window, may be shorter). `batch` is at least 1 (the options
+    /// check it).
+    pub(super) fn set_batch(&mut self, batch: usize) {
+        self.fixed_batch = Some(batch.max(1));
     }
 }
 
