@@ -5,11 +5,11 @@
 //! calls with no option set.
 
 use crate::collect::{for_each, map_init, never_cancelled, try_map_init, Stop};
-use crate::control::{CancelToken, Cancelled, Progress, Watched};
+use crate::control::{CancelToken, Cancelled, Progress, Watch, Watched};
 use crate::drive::Chunking;
 use crate::input::{Input, Source};
 use crate::reduce::map_reduce;
-use crate::{Imap, ImapUnordered, Pool};
+use crate::{Imap, ImapUnordered, Pool, Task};
 use std::fmt;
 use std::time::Instant;
 
@@ -55,8 +55,8 @@ impl fmt::Debug for Settings<'_> {
 /// `map_reduce`, `imap` and `imap_unordered` make the call, as `Pool`'s
 /// methods of the same name do (which are these with no option set).
 ///
-/// A token or a deadline applies to the eager calls ([`Cancellable`]); an
-/// [`Imap`] stops when it is dropped.
+/// A token or a deadline applies to the eager calls and to `spawn`
+/// ([`Cancellable`]); an [`Imap`] stops when it is dropped.
 ///
 /// ```
 /// let pool = stealpool::Pool::new(2)?;
@@ -74,9 +74,9 @@ impl fmt::Debug for Settings<'_> {
 #[must_use = "options do nothing until a call is made with them"]
 pub struct CallOptions<'a>(Settings<'a>);
 
-/// A call of the `map` family that a [`CancelToken`] or a deadline stops:
-/// its methods return [`Cancelled`] if the call stopped before every item
-/// finished. Made by [`CallOptions::cancel_on`] or
+/// A call of the `map` family (or a `spawn`) that a [`CancelToken`] or a
+/// deadline stops: its methods return [`Cancelled`] if the call stopped
+/// before every item finished (a spawned task: before it started). Made by [`CallOptions::cancel_on`] or
 /// [`CallOptions::deadline`].
 ///
 /// The call looks at the token and the deadline before every item, on every
@@ -675,5 +675,45 @@ impl<'a> Cancellable<'a> {
             identity,
             combine,
         )
+    }
+
+    /// [`Pool::spawn`], unless the token is cancelled or the deadline has
+    /// passed when the task would start: then `f` never runs, and the task's
+    /// result says so. A task already running is not stopped (`f` can look
+    /// at the token itself).
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(1)?;
+    /// let token = stealpool::CancelToken::new();
+    /// let kept = pool.options().cancel_on(&token).spawn(|| 1);
+    /// assert_eq!(kept.join(), Ok(1));
+    /// token.cancel();
+    /// let skipped = pool.options().cancel_on(&token).spawn(|| unreachable!());
+    /// assert_eq!(skipped.join().unwrap_err().finished(), 0);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn spawn<R, F>(self, f: F) -> Task<Result<R, Cancelled>>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        let settings = self.0;
+        let token = settings.token.cloned();
+        let deadline = settings.deadline;
+        let progress = settings.progress.cloned();
+        if let Some(progress) = &progress {
+            progress.add_total(1);
+        }
+        settings.pool.spawn(move || {
+            let watch = Watched::new(token.as_ref(), deadline, None, 0);
+            if watch.stopped() {
+                return Err(watch.cancelled());
+            }
+            let result = f();
+            if let Some(progress) = progress {
+                progress.count_one();
+            }
+            Ok(result)
+        })
     }
 }

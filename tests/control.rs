@@ -448,6 +448,45 @@ fn a_chunk_size_of_zero_panics() {
     let _ = pool.options().chunk_size(0);
 }
 
+/// A spawned task whose token is cancelled before it starts never runs,
+/// and joining it says so; one already started runs to the end.
+#[test]
+fn a_cancelled_spawn_never_runs() {
+    watchdog(60, || {
+        let pool = Pool::new(1).unwrap();
+        let token = CancelToken::new();
+        let ran = Arc::new(AtomicUsize::new(0));
+        // Keep the only worker busy until the second task is queued and
+        // its token cancelled.
+        let release = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
+        let blocker = {
+            let (release, started) = (Arc::clone(&release), Arc::clone(&started));
+            pool.options().cancel_on(&token).spawn(move || {
+                started.store(true, Ordering::SeqCst);
+                while !release.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                7
+            })
+        };
+        while !started.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let queued = {
+            let ran = Arc::clone(&ran);
+            pool.options().cancel_on(&token).spawn(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        token.cancel();
+        release.store(true, Ordering::SeqCst);
+        assert_eq!(blocker.join(), Ok(7), "a started task was stopped");
+        assert_eq!(queued.join().unwrap_err().finished(), 0);
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the cancelled task ran");
+    });
+}
+
 #[test]
 fn a_token_is_shared_by_its_clones() {
     let token = CancelToken::new();
