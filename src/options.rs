@@ -9,7 +9,7 @@ use crate::control::{CancelToken, Cancelled, Progress, Watch, Watched};
 use crate::drive::Chunking;
 use crate::input::{Input, Source};
 use crate::reduce::map_reduce;
-use crate::{Imap, ImapUnordered, Pool, Task};
+use crate::{Imap, ImapUnordered, Pool, Scope, Task};
 use std::fmt;
 use std::time::Instant;
 
@@ -55,7 +55,7 @@ impl fmt::Debug for Settings<'_> {
 /// `map_reduce`, `imap` and `imap_unordered` make the call, as `Pool`'s
 /// methods of the same name do (which are these with no option set).
 ///
-/// A token or a deadline applies to the eager calls and to `spawn`
+/// A token or a deadline applies to the eager calls, `spawn` and `scope`
 /// ([`Cancellable`]); an [`Imap`] stops when it is dropped.
 ///
 /// ```
@@ -74,9 +74,10 @@ impl fmt::Debug for Settings<'_> {
 #[must_use = "options do nothing until a call is made with them"]
 pub struct CallOptions<'a>(Settings<'a>);
 
-/// A call of the `map` family (or a `spawn`) that a [`CancelToken`] or a
-/// deadline stops: its methods return [`Cancelled`] if the call stopped
-/// before every item finished (a spawned task: before it started). Made by [`CallOptions::cancel_on`] or
+/// A call of the `map` family (or a `spawn`, a `scope`) that a
+/// [`CancelToken`] or a deadline stops: its methods return [`Cancelled`] if
+/// the call stopped before every item finished (a spawned task: before it
+/// started; a scope: before every task started). Made by [`CallOptions::cancel_on`] or
 /// [`CallOptions::deadline`].
 ///
 /// The call looks at the token and the deadline before every item, on every
@@ -715,5 +716,52 @@ impl<'a> Cancellable<'a> {
             }
             Ok(result)
         })
+    }
+
+    /// [`Pool::scope`], whose tasks do not start once the token is cancelled
+    /// or the deadline has passed: a task spawned after that, or queued and
+    /// not yet started, is dropped without running. The body itself runs to
+    /// its end (it can look at the token), and the scope still waits for
+    /// every task that started.
+    ///
+    /// # Errors
+    ///
+    /// [`Cancelled`] if any task was skipped ([`Cancelled::finished`]: the
+    /// tasks that ran); the body's value is then dropped.
+    ///
+    /// # Panics
+    ///
+    /// As [`Pool::scope`].
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let token = stealpool::CancelToken::new();
+    /// let ran = AtomicUsize::new(0);
+    /// let out = pool.options().cancel_on(&token).scope(|s| {
+    ///     s.spawn(|| {
+    ///         ran.fetch_add(1, Ordering::Relaxed);
+    ///     });
+    ///     "body done"
+    /// });
+    /// assert_eq!(out, Ok("body done"));
+    /// token.cancel();
+    /// let out = pool.options().cancel_on(&token).scope(|s| {
+    ///     s.spawn(|| unreachable!("a task spawned after the cancel"));
+    /// });
+    /// assert_eq!(out.unwrap_err().finished(), 0);
+    /// assert_eq!(ran.into_inner(), 1);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn scope<'env, R, F>(self, f: F) -> Result<R, Cancelled>
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        let settings = self.0;
+        let stop = (settings.token.cloned(), settings.deadline);
+        match crate::scope::scope(settings.pool, Some(stop), f) {
+            (_, Some((skipped, ran))) if skipped > 0 => Err(Cancelled { finished: ran }),
+            (value, _) => Ok(value),
+        }
     }
 }

@@ -7,10 +7,11 @@ use crate::panic::{discard, drop_caught, Panic};
 use crate::registry::Registry;
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
 use crate::worker_thread::WorkerThread;
-use crate::Pool;
+use crate::{CancelToken, Pool};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::time::Instant;
 
 /// A scope in which tasks may borrow from the enclosing stack frame, made by
 /// [`Pool::scope`]. Every task spawned in it has finished when `scope`
@@ -26,6 +27,9 @@ pub struct Scope<'scope, 'env: 'scope> {
     /// The scope's call: its tasks belong to it, and the body runs inside
     /// it on a worker.
     call: Call,
+    /// What stops the scope's tasks from starting (a `Cancellable` scope),
+    /// and how many ran and were skipped.
+    stop: Option<Stop>,
     /// Invariance over 'scope, as in `std::thread::Scope`.
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
@@ -38,6 +42,23 @@ impl fmt::Debug for Scope<'_, '_> {
 }
 
 /// A pointer to a scope that its tasks carry to other threads.
+/// The token and deadline of a `Cancellable` scope, and its counts.
+struct Stop {
+    token: Option<CancelToken>,
+    deadline: Option<Instant>,
+    /// Tasks that ran.
+    ran: AtomicUsize,
+    /// Tasks that never started because of the stop.
+    skipped: AtomicUsize,
+}
+
+impl Stop {
+    fn stopped(&self) -> bool {
+        self.token.as_ref().is_some_and(CancelToken::is_cancelled)
+            || self.deadline.is_some_and(crate::sync::reached)
+    }
+}
+
 struct ScopePtr<'scope, 'env>(*const Scope<'scope, 'env>);
 
 // SAFETY: `Scope` is `Sync` (atomics, a mutex, a latch), and the scope waits
@@ -97,8 +118,26 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             let scope = scope;
             // SAFETY: the scope outlives its tasks (it waits on `all_done`).
             let this = unsafe { &*scope.0 };
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
-                this.record_panic(panic);
+            match &this.stop {
+                Some(stop) if stop.stopped() => {
+                    // Relaxed: read by the caller after `all_done`, which
+                    // the count's release/acquire chain orders after this.
+                    stop.skipped.fetch_add(1, Ordering::Relaxed);
+                    // The task's captures are the user's: their drop may
+                    // panic, which is the scope's panic.
+                    if let Some(panic) = drop_caught(f) {
+                        this.record_panic(panic);
+                    }
+                }
+                stop => {
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+                        this.record_panic(panic);
+                    }
+                    if let Some(stop) = stop {
+                        // Relaxed: as `skipped`.
+                        stop.ran.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
             // SAFETY: this task's count is still held.
             unsafe { Scope::finish_one(scope.0) };
@@ -184,44 +223,71 @@ impl Pool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
-        let worker = WorkerThread::current();
-        let scope = Scope {
-            registry: Arc::clone(self.registry()),
-            pending: AtomicUsize::new(1),
-            panic: Mutex::new(None),
-            all_done: Latch::new(Waiter::current_for(self.registry())),
-            // SAFETY: the call the caller works in encloses the scope.
-            call: unsafe { Call::under(worker.map_or(std::ptr::null(), WorkerThread::call)) },
-            scope: PhantomData,
-            env: PhantomData,
-        };
-        // The body (and what it calls) works inside the scope's call.
-        let inside = worker.map(|worker| worker.enter(&scope.call));
-        let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
-        drop(inside);
-        let result = match result {
-            Ok(value) => Some(value),
-            Err(panic) => {
-                scope.record_panic(panic);
-                None
-            }
-        };
-        // SAFETY: the body's count. The scope lives in this frame, so reading
-        // it after the release is fine.
-        unsafe { Scope::finish_one(&scope) };
-        scope.all_done.wait(&scope.call);
-        let first_panic = lock(&scope.panic).take();
-        match (result, first_panic) {
-            (value, Some(panic)) => {
-                // Drop the body's value before re-raising, not while the
-                // panic unwinds (where a panicking `Drop` would abort).
-                if let Some(again) = drop_caught(value) {
-                    discard(again);
-                }
-                resume_unwind(panic)
-            }
-            (Some(value), None) => value,
-            (None, None) => unreachable!("a scope body panicked without a recorded panic"),
+        scope(self, None, f).0
+    }
+}
+
+/// `Pool::scope`, whose tasks do not start once `stop` (a token, a
+/// deadline) says so. Returns the body's value and, for a stoppable scope,
+/// how many tasks were skipped and how many ran.
+pub(crate) fn scope<'env, R, F>(
+    pool: &Pool,
+    stop: Option<(Option<CancelToken>, Option<Instant>)>,
+    f: F,
+) -> (R, Option<(usize, usize)>)
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    let worker = WorkerThread::current();
+    let scope = Scope {
+        registry: Arc::clone(pool.registry()),
+        pending: AtomicUsize::new(1),
+        panic: Mutex::new(None),
+        all_done: Latch::new(Waiter::current_for(pool.registry())),
+        // SAFETY: the call the caller works in encloses the scope.
+        call: unsafe { Call::under(worker.map_or(std::ptr::null(), WorkerThread::call)) },
+        stop: stop.map(|(token, deadline)| Stop {
+            token,
+            deadline,
+            ran: AtomicUsize::new(0),
+            skipped: AtomicUsize::new(0),
+        }),
+        scope: PhantomData,
+        env: PhantomData,
+    };
+    // The body (and what it calls) works inside the scope's call.
+    let inside = worker.map(|worker| worker.enter(&scope.call));
+    let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    drop(inside);
+    let result = match result {
+        Ok(value) => Some(value),
+        Err(panic) => {
+            scope.record_panic(panic);
+            None
         }
+    };
+    // SAFETY: the body's count. The scope lives in this frame, so reading
+    // it after the release is fine.
+    unsafe { Scope::finish_one(&scope) };
+    scope.all_done.wait(&scope.call);
+    let first_panic = lock(&scope.panic).take();
+    match (result, first_panic) {
+        (value, Some(panic)) => {
+            // Drop the body's value before re-raising, not while the
+            // panic unwinds (where a panicking `Drop` would abort).
+            if let Some(again) = drop_caught(value) {
+                discard(again);
+            }
+            resume_unwind(panic)
+        }
+        (Some(value), None) => {
+            let counts = scope.stop.as_ref().map(|stop| {
+                // Relaxed: every task finished before `all_done`.
+                let ran = stop.ran.load(Ordering::Relaxed);
+                (stop.skipped.load(Ordering::Relaxed), ran)
+            });
+            (value, counts)
+        }
+        (None, None) => unreachable!("a scope body panicked without a recorded panic"),
     }
 }

@@ -487,6 +487,39 @@ fn a_cancelled_spawn_never_runs() {
     });
 }
 
+/// A cancelled scope starts no more tasks; the skipped tasks' captures are
+/// dropped once, the started ones finish, and the counts add up.
+#[test]
+fn a_cancelled_scope_skips_the_tasks_not_started() {
+    watchdog(60, || {
+        for threads in THREADS {
+            let pool = Pool::new(threads).unwrap();
+            let token = CancelToken::new();
+            let captures = Counts::default();
+            let ran = AtomicUsize::new(0);
+            let out = pool.options().cancel_on(&token).scope(|s| {
+                for i in 0..100 {
+                    let captured = captures.make(i);
+                    let (ran, token) = (&ran, &token);
+                    s.spawn(move || {
+                        if ran.fetch_add(1, Ordering::SeqCst) == 9 {
+                            token.cancel();
+                        }
+                        spin(Duration::from_micros(100));
+                        drop(captured);
+                    });
+                }
+            });
+            let cancelled = out.expect_err("the scope was not cancelled");
+            let ran = ran.into_inner();
+            assert_eq!(cancelled.finished(), ran, "{threads} threads");
+            assert!(ran < 100, "{threads} threads: every task ran");
+            assert_eq!(captures.created(), 100);
+            assert_eq!(captures.dropped(), 100, "{threads} threads");
+        }
+    });
+}
+
 #[test]
 fn a_token_is_shared_by_its_clones() {
     let token = CancelToken::new();
