@@ -314,3 +314,39 @@ impl Watch for Watched<'_> {
         }
     }
 }
+
+/// What stops a call that outlives the borrow of its options (an `imap`'s
+/// batches, a spawned task): a clone of the token and the deadline, and the
+/// count of items finished, shared by the clones.
+#[derive(Clone)]
+pub(crate) struct Stopper {
+    token: Option<CancelToken>,
+    deadline: Option<Instant>,
+    finished: Arc<AtomicUsize>,
+}
+
+impl Stopper {
+    pub(crate) fn new(token: Option<&CancelToken>, deadline: Option<Instant>) -> Stopper {
+        Stopper {
+            token: token.cloned(),
+            deadline,
+            finished: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Runs `f` unless the token or the deadline says to stop.
+    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> Result<R, Cancelled> {
+        let stopped = self.token.as_ref().is_some_and(CancelToken::is_cancelled)
+            || self.deadline.is_some_and(crate::sync::reached);
+        if stopped {
+            return Err(Cancelled {
+                // Relaxed: a count for the report.
+                finished: self.finished.load(Ordering::Relaxed),
+            });
+        }
+        let result = f();
+        // Relaxed: as above.
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        Ok(result)
+    }
+}

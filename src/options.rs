@@ -5,7 +5,7 @@
 //! calls with no option set.
 
 use crate::collect::{for_each, map_init, never_cancelled, try_map_init, Stop};
-use crate::control::{CancelToken, Cancelled, Progress, Watch, Watched};
+use crate::control::{CancelToken, Cancelled, Progress, Stopper, Watched};
 use crate::drive::Chunking;
 use crate::input::{Input, Source};
 use crate::reduce::map_reduce;
@@ -55,8 +55,8 @@ impl fmt::Debug for Settings<'_> {
 /// `map_reduce`, `imap` and `imap_unordered` make the call, as `Pool`'s
 /// methods of the same name do (which are these with no option set).
 ///
-/// A token or a deadline applies to the eager calls, `spawn` and `scope`
-/// ([`Cancellable`]); an [`Imap`] stops when it is dropped.
+/// A token or a deadline makes every one of these calls, and `spawn` and
+/// `scope`, stoppable ([`Cancellable`]).
 ///
 /// ```
 /// let pool = stealpool::Pool::new(2)?;
@@ -678,6 +678,107 @@ impl<'a> Cancellable<'a> {
         )
     }
 
+    /// [`Pool::imap`], stopped by the token or the deadline: each item looks
+    /// at them before it starts, and once they say stop, every item not
+    /// yet started yields `Err(Cancelled)` instead of running. Collecting
+    /// into a `Result` (or stopping at the first `Err`) drops the iterator,
+    /// which skips the batches still queued.
+    ///
+    /// # Panics
+    ///
+    /// As [`Pool::imap`].
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let token = stealpool::CancelToken::new();
+    /// let all: Result<Vec<u32>, _> = pool.options().cancel_on(&token).imap(0..10u32, |x| x * 2).collect();
+    /// assert_eq!(all.unwrap().len(), 10);
+    /// token.cancel();
+    /// let none: Result<Vec<u32>, _> = pool.options().cancel_on(&token).imap(0..10u32, |x| x * 2).collect();
+    /// assert!(none.is_err());
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn imap<I, R, F>(self, input: I, f: F) -> Imap<Result<R, Cancelled>>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+        R: Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+    {
+        let (options, input, f) = self.streamed(input, f);
+        options.imap(input, f)
+    }
+
+    /// [`Pool::imap_unordered`], stopped by the token or the deadline (see
+    /// [`imap`](Self::imap)).
+    ///
+    /// # Panics
+    ///
+    /// As [`Pool::imap_unordered`].
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::new(2)?;
+    /// let token = stealpool::CancelToken::new();
+    /// token.cancel();
+    /// let mut out = pool.options().cancel_on(&token).imap_unordered(0..3u32, |x| x);
+    /// assert_eq!(out.next().map(|r| r.is_err()), Some(true));
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn imap_unordered<I, R, F>(self, input: I, f: F) -> ImapUnordered<Result<R, Cancelled>>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+        R: Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+    {
+        let (options, input, f) = self.streamed(input, f);
+        options.imap_unordered(input, f)
+    }
+
+    /// The plain options, input and closure of a stoppable `imap`: `f`
+    /// wrapped to look at the token and deadline before each item, and to
+    /// count only the items that ran into the progress.
+    #[allow(clippy::type_complexity)]
+    fn streamed<I, R, F>(
+        self,
+        input: I,
+        f: F,
+    ) -> (
+        CallOptions<'a>,
+        I::IntoIter,
+        impl Fn(I::Item) -> Result<R, Cancelled> + Send + Sync + 'static,
+    )
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+        R: Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+    {
+        let settings = self.0;
+        let input = input.into_iter();
+        let progress = settings
+            .progress
+            .map(|progress| counted_in(progress, &input));
+        let stopper = Stopper::new(settings.token, settings.deadline);
+        let f = move |item| {
+            let result = stopper.run(|| f(item));
+            if let (Some(progress), Ok(_)) = (&progress, &result) {
+                progress.count_one();
+            }
+            result
+        };
+        let plain = CallOptions(Settings {
+            progress: None,
+            token: None,
+            deadline: None,
+            ..settings
+        });
+        (plain, input, f)
+    }
+
     /// [`Pool::spawn`], unless the token is cancelled or the deadline has
     /// passed when the task would start: then `f` never runs, and the task's
     /// result says so. A task already running is not stopped (`f` can look
@@ -699,22 +800,17 @@ impl<'a> Cancellable<'a> {
         F: FnOnce() -> R + Send + 'static,
     {
         let settings = self.0;
-        let token = settings.token.cloned();
-        let deadline = settings.deadline;
+        let stopper = Stopper::new(settings.token, settings.deadline);
         let progress = settings.progress.cloned();
         if let Some(progress) = &progress {
             progress.add_total(1);
         }
         settings.pool.spawn(move || {
-            let watch = Watched::new(token.as_ref(), deadline, None, 0);
-            if watch.stopped() {
-                return Err(watch.cancelled());
-            }
-            let result = f();
-            if let Some(progress) = progress {
+            let result = stopper.run(f);
+            if let (Some(progress), Ok(_)) = (progress, &result) {
                 progress.count_one();
             }
-            Ok(result)
+            result
         })
     }
 

@@ -441,6 +441,54 @@ fn imap_takes_the_chunk_size_and_the_progress() {
     });
 }
 
+/// A cancelled imap: the items not started yield `Err(Cancelled)` without
+/// running, so collecting into a `Result` stops; at most one item per thread
+/// starts after the cancel; the progress counts the items that ran.
+#[test]
+fn a_cancelled_imap_runs_no_more_items() {
+    watchdog(60, || {
+        for threads in THREADS {
+            let pool = Pool::new(threads).unwrap();
+            let token = CancelToken::new();
+            let progress = Progress::new();
+            let started = Arc::new(AtomicUsize::new(0));
+            let at_cancel = Arc::new(AtomicUsize::new(usize::MAX));
+            let f = {
+                let (started, at_cancel, token) =
+                    (Arc::clone(&started), Arc::clone(&at_cancel), token.clone());
+                move |i: u32| {
+                    if started.fetch_add(1, Ordering::SeqCst) == 50 {
+                        token.cancel();
+                        at_cancel.store(started.load(Ordering::SeqCst), Ordering::SeqCst);
+                    }
+                    spin(Duration::from_micros(20));
+                    i
+                }
+            };
+            let out: Result<Vec<u32>, Cancelled> = pool
+                .options()
+                .chunk_size(8)
+                .progress(&progress)
+                .cancel_on(&token)
+                .imap(0..100_000u32, f)
+                .collect();
+            let cancelled = out.expect_err("the imap was not cancelled");
+            // Batches already running when the iterator was dropped finish
+            // on their own: dropping the pool waits for them.
+            drop(pool);
+            let started = started.load(Ordering::SeqCst);
+            let at_cancel = at_cancel.load(Ordering::SeqCst);
+            assert!(
+                started <= at_cancel + threads,
+                "{threads} threads: {started} after {at_cancel}"
+            );
+            assert!(cancelled.finished() <= started);
+            assert_eq!(progress.done(), started, "{threads} threads");
+            assert_eq!(progress.total(), 100_000);
+        }
+    });
+}
+
 #[test]
 #[should_panic(expected = "chunk_size must be at least 1")]
 fn a_chunk_size_of_zero_panics() {
