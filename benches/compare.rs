@@ -25,6 +25,13 @@
 //! rows add each system's speed relative to the loop (`seq/time`) and its CPU
 //! time relative to the loop's (`cpu/seq`).
 //!
+//! The watched workloads (`uniform-watched`, `small-call-watched`) run plain
+//! `stealpool` beside `stealpool-token` (`options().cancel_on(&token)`, a
+//! token never cancelled) and `stealpool-progress`
+//! (`options().progress(&p)`); their rows add a `watched` line with each
+//! variant's time over plain stealpool's. `owned-strings` clones its input
+//! for every call before the clock starts (`Workload::prepare`).
+//!
 //! ```text
 //! cargo bench --bench compare -- [--threads N[,N...]] [--only NAME[,NAME]] [--rounds R]
 //!                                [--warmup W] [--pools P] [--json] [--write-docs] [--docs-only]
@@ -257,6 +264,9 @@ struct Sample {
 /// Times one sample: `calls_per_sample` calls.
 fn sample(workload: &Workload, runners: &Runners, system: System) -> Sample {
     let calls = workload.calls_per_sample;
+    // An owned input is copied for every call before the clock (and the CPU
+    // time) starts.
+    workload.prepare(calls);
     // The polling helpers spin for the whole sample of their system.
     let _engaged = runners.engage(system);
     if let Some(period) = workload.tick {
@@ -442,9 +452,16 @@ fn measure(
         min_ns: BTreeMap::new(),
         max_ns: BTreeMap::new(),
         cpu_ns: BTreeMap::new(),
-        stats: systems
-            .contains(&System::Stealpool)
-            .then(|| stats_per_call(&before, &after, rounds * workload.calls_per_sample)),
+        // Per call of every system that calls the pool (plain stealpool and
+        // the watched calls of the watched workloads).
+        stats: systems.contains(&System::Stealpool).then(|| {
+            let pool_systems = 1 + systems.iter().filter(|s| s.is_watched()).count();
+            stats_per_call(
+                &before,
+                &after,
+                rounds * workload.calls_per_sample * pool_systems,
+            )
+        }),
         heap_peak_bytes,
         date: report::today(),
         machine: report::machine(),

@@ -194,7 +194,7 @@ impl Body {
     ///
     /// # Panics
     ///
-    /// If `system` is `Channel` or `Polling`.
+    /// If `system` is `Channel`, `Polling` or a watched stealpool system.
     pub fn call(&self, runners: &Runners, system: System) -> u64 {
         let pool = &runners.pool;
         match self {
@@ -206,7 +206,10 @@ impl Body {
                     System::Rayon => runners.rayon.install(|| fib_rayon(n)),
                     System::Scope => fib_scope(runners.threads, n),
                     System::Chili => fib_chili(&mut runners.chili.scope(), n),
-                    System::Channel | System::Polling => {
+                    System::Channel
+                    | System::Polling
+                    | System::StealpoolToken
+                    | System::StealpoolProgress => {
                         panic!("{} does not run fork-join workloads", system.name())
                     }
                 }
@@ -221,7 +224,10 @@ impl Body {
                     System::Rayon => runners.rayon.install(|| sum_rayon(root)),
                     System::Scope => sum_scope(runners.threads, root),
                     System::Chili => sum_chili(&mut runners.chili.scope(), root),
-                    System::Channel | System::Polling => {
+                    System::Channel
+                    | System::Polling
+                    | System::StealpoolToken
+                    | System::StealpoolProgress => {
                         panic!("{} does not run fork-join workloads", system.name())
                     }
                 }

@@ -5,10 +5,86 @@
 //! workloads (`tick-2ms`, `tick-1ms`: a small map called on a fixed schedule
 //! on otherwise idle pools) run `seq`, `stealpool`, `rayon` and `polling`
 //! (the spinning helpers of [`super::polling`]) instead of `scope`.
+//!
+//! The maps over the other inputs of `Pool::map` (`small-range` over an
+//! index range, `small-owned` over an owned `Vec`, `small-mut` over a
+//! mutable slice, `owned-strings` and `owned-strings-push` over an owned
+//! `Vec<String>`) run `seq`, `stealpool` and `rayon`, each system over the
+//! same kind of input; the watched maps (`uniform-watched`, `small-call-watched`) run `seq`, plain
+//! `stealpool`, `stealpool-token` (`options().cancel_on(&token)`, a token
+//! never cancelled) and `stealpool-progress` (`options().progress(&p)`).
 
-use super::{checksum, spin, splitmix64, Calibration, Item, Kind, Runners, System, Workload};
+use super::{
+    checksum, spin, splitmix64, Calibration, Item, Kind, Output, Runners, System, Workload,
+};
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::time::Duration;
+
+/// The systems of the maps over other inputs than a borrowed slice.
+const INPUT_SYSTEMS: &[System] = &[System::Seq, System::Stealpool, System::Rayon];
+
+/// The systems of the watched maps: plain `stealpool` beside the same call
+/// with a cancel token and with a progress counter.
+const WATCHED_SYSTEMS: &[System] = &[
+    System::Seq,
+    System::Stealpool,
+    System::StealpoolToken,
+    System::StealpoolProgress,
+];
+
+/// One element of the mutable input of `small-mut`: the item and where its
+/// result is written.
+#[derive(Clone, Copy, Debug)]
+pub struct Slot {
+    /// The item to run.
+    pub item: Item,
+    /// Its result, written by the call.
+    pub out: u64,
+}
+
+impl Slot {
+    /// Runs the item, writes its result into the slot and returns it.
+    #[inline]
+    fn run(&mut self) -> u64 {
+        self.out = self.item.run();
+        self.out
+    }
+}
+
+/// FNV-1a over the bytes of `s`.
+#[inline]
+fn hash_bytes(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// The work of `owned-strings` on one string, moved in and returned: its
+/// bytes hashed, then upper-cased in place (no allocation: what is timed is
+/// the move in and out and the work on the bytes).
+#[inline]
+fn upper(mut s: String) -> String {
+    let hash = hash_bytes(&s);
+    s.make_ascii_uppercase();
+    // Keeps the hash (so the reads are not dead code) in the first letter's
+    // case: every string starts with `s`.
+    if hash & 1 == 1 {
+        s.replace_range(..1, "s");
+    }
+    s
+}
+
+/// The work of `owned-strings-push` on one string, moved in and returned: a
+/// letter chosen by a hash of its bytes pushed onto it. The strings are
+/// clones, with no spare capacity, so every push grows the string through
+/// the allocator (`realloc`).
+#[inline]
+fn push_letter(mut s: String) -> String {
+    let hash = hash_bytes(&s);
+    s.push(char::from(b'a' + (hash % 26) as u8));
+    s
+}
 
 /// The input of a map workload and what one call does with it.
 pub enum Body {
@@ -32,6 +108,34 @@ pub enum Body {
         /// Every inner map's input.
         inner: Vec<Item>,
     },
+    /// [`Item::run`] over the index range `0..len`, the item of index `i`
+    /// looked up in the vector (stealpool `map(0..len, f)`, rayon
+    /// `(0..len).into_par_iter()`, seq `(0..len).map(f)`).
+    SpinRange(Vec<Item>),
+    /// [`Item::run`] over a fresh copy of the items, made in the call and
+    /// moved into it (stealpool `map(vec, f)`, rayon `into_par_iter()`, seq
+    /// `into_iter()`): every system pays the same copy.
+    SpinOwned(Vec<Item>),
+    /// [`Slot::run`] over a mutable slice: each item writes its result into
+    /// its own element and returns it (stealpool `map(&mut slots, f)`, rayon
+    /// `par_iter_mut()`, seq `iter_mut()`).
+    SpinMut(RefCell<Vec<Slot>>),
+    /// [`upper`] (or, with `push`, [`push_letter`]) over an owned
+    /// `Vec<String>`, each string moved into the closure and returned
+    /// (stealpool `map(vec, f)`, rayon `into_par_iter()`, seq `into_iter()`,
+    /// all collected).
+    OwnedStrings {
+        /// The strings every call gets a copy of.
+        master: Vec<String>,
+        /// Copies made (untimed) by [`Body::prepare`] for the next calls.
+        prepared: RefCell<Vec<Vec<String>>>,
+        /// Push a letter (through the allocator) instead of upper-casing in
+        /// place.
+        push: bool,
+    },
+    /// [`Item::run`] over every item, as [`Body::Spin`], run by plain
+    /// `stealpool` and with a cancel token or a progress counter.
+    Watched(Vec<Item>),
 }
 
 impl Body {
@@ -43,14 +147,45 @@ impl Body {
             Body::SumSquares(input) => input.len(),
             Body::SumF64(input) => input.len(),
             Body::Nested { outer, inner } => outer.len() * inner.len(),
+            Body::SpinRange(items) | Body::SpinOwned(items) | Body::Watched(items) => items.len(),
+            Body::SpinMut(slots) => slots.borrow().len(),
+            Body::OwnedStrings { master, .. } => master.len(),
+        }
+    }
+
+    /// The systems of this body if they are not the default ones of a map.
+    pub fn systems(&self) -> Option<&'static [System]> {
+        match self {
+            Body::SpinRange(_) | Body::SpinOwned(_) | Body::SpinMut(_) => Some(INPUT_SYSTEMS),
+            Body::OwnedStrings { .. } => Some(INPUT_SYSTEMS),
+            Body::Watched(_) => Some(WATCHED_SYSTEMS),
+            _ => None,
+        }
+    }
+
+    /// Makes the untimed copies of the owned input of the next `calls`
+    /// calls (`owned-strings`; nothing for the other bodies).
+    pub fn prepare(&self, calls: usize) {
+        if let Body::OwnedStrings {
+            master, prepared, ..
+        } = self
+        {
+            let mut prepared = prepared.borrow_mut();
+            while prepared.len() < calls {
+                prepared.push(master.clone());
+            }
         }
     }
 
     /// Makes one call with `system`.
-    pub fn call(&self, runners: &Runners, system: System) -> Vec<u64> {
-        match self {
+    ///
+    /// # Panics
+    ///
+    /// If `system` does not run this body.
+    pub fn call(&self, runners: &Runners, system: System) -> Output {
+        let values = match self {
             Body::Square(input) => runners.map(system, input, |x| x.wrapping_mul(*x)),
-            Body::Spin(input) => runners.map(system, input, Item::run),
+            Body::Spin(input) | Body::Watched(input) => runners.map(system, input, Item::run),
             Body::SumSquares(input) => {
                 vec![runners.reduce(system, input, |x| x.wrapping_mul(*x), 0, u64::wrapping_add)]
             }
@@ -64,7 +199,78 @@ impl Body {
                 });
                 checksum(&results)
             }),
+            Body::SpinRange(items) => range_map(runners, system, items),
+            Body::SpinOwned(items) => owned_map(runners, system, items.clone(), |x| x.run()),
+            Body::SpinMut(slots) => mut_map(runners, system, &mut slots.borrow_mut()),
+            Body::OwnedStrings {
+                master,
+                prepared,
+                push,
+            } => {
+                // The copy made by `prepare`, else one made here (timed).
+                let input = prepared.borrow_mut().pop();
+                let input = input.unwrap_or_else(|| master.clone());
+                return Output::Strings(if *push {
+                    owned_map(runners, system, input, push_letter)
+                } else {
+                    owned_map(runners, system, input, upper)
+                });
+            }
+        };
+        Output::Values(values)
+    }
+}
+
+/// [`Item::run`] over the index range `0..items.len()`, the item of index
+/// `i` being `items[i]`.
+fn range_map(runners: &Runners, system: System, items: &[Item]) -> Vec<u64> {
+    let f = |i: usize| items[i].run();
+    let range = 0..items.len();
+    match system {
+        System::Seq => range.map(f).collect(),
+        System::Stealpool => runners.pool.map(range, f),
+        System::Rayon => {
+            use rayon::prelude::*;
+            runners
+                .rayon
+                .install(|| range.into_par_iter().map(f).collect())
         }
+        other => panic!("{} does not run the range map", other.name()),
+    }
+}
+
+/// `f` over the owned `input`, each item moved into `f`.
+fn owned_map<T, R, F>(runners: &Runners, system: System, input: Vec<T>, f: F) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+    F: Fn(T) -> R + Sync + Send,
+{
+    match system {
+        System::Seq => input.into_iter().map(f).collect(),
+        System::Stealpool => runners.pool.map(input, f),
+        System::Rayon => {
+            use rayon::prelude::*;
+            runners
+                .rayon
+                .install(|| input.into_par_iter().map(f).collect())
+        }
+        other => panic!("{} does not run the owned map", other.name()),
+    }
+}
+
+/// [`Slot::run`] over the mutable `slots`.
+fn mut_map(runners: &Runners, system: System, slots: &mut [Slot]) -> Vec<u64> {
+    match system {
+        System::Seq => slots.iter_mut().map(Slot::run).collect(),
+        System::Stealpool => runners.pool.map(slots, Slot::run),
+        System::Rayon => {
+            use rayon::prelude::*;
+            runners
+                .rayon
+                .install(|| slots.par_iter_mut().map(Slot::run).collect())
+        }
+        other => panic!("{} does not run the mutable map", other.name()),
     }
 }
 
@@ -99,6 +305,13 @@ impl Runners {
             }
             System::Scope => scope_map(self.threads, input, f),
             System::Polling => self.polling.map(input, f),
+            System::StealpoolToken => self
+                .pool
+                .options()
+                .cancel_on(&self.token)
+                .map(input, f)
+                .expect("the benchmarks' token is never cancelled"),
+            System::StealpoolProgress => self.pool.options().progress(&self.progress).map(input, f),
             System::Chili | System::Channel => {
                 panic!("{} does not run map workloads", system.name())
             }
@@ -159,6 +372,18 @@ impl Runners {
                 });
                 partials.into_iter().fold(identity, combine)
             }
+            System::StealpoolToken => self
+                .pool
+                .options()
+                .cancel_on(&self.token)
+                .map_reduce(input, f, || identity, combine)
+                .expect("the benchmarks' token is never cancelled"),
+            System::StealpoolProgress => self.pool.options().progress(&self.progress).map_reduce(
+                input,
+                f,
+                || identity,
+                combine,
+            ),
             System::Chili | System::Channel | System::Polling => {
                 panic!("{} does not run reduce workloads", system.name())
             }
@@ -280,6 +505,11 @@ pub fn workload(name: &str, calibration: &Calibration) -> Option<Workload> {
             "100k items of ~1 us",
             Body::Spin(spin_items(100_000, &|_| US)),
         ),
+        "uniform-watched" => plain(
+            "uniform-watched",
+            "uniform by stealpool plain, with a never-cancelled token, with a progress",
+            Body::Watched(spin_items(100_000, &|_| US)),
+        ),
         "skewed" => {
             let len = 20_000;
             plain(
@@ -317,6 +547,63 @@ pub fn workload(name: &str, calibration: &Calibration) -> Option<Workload> {
                 Body::Spin(spin_items(16, &|_| 0.1 * US)),
             )
         },
+        "small-call-watched" => Workload {
+            calls_per_sample: 2000,
+            ..plain(
+                "small-call-watched",
+                "small-call by stealpool plain, with a never-cancelled token, with a progress",
+                Body::Watched(spin_items(16, &|_| 0.1 * US)),
+            )
+        },
+        "small-range" => Workload {
+            calls_per_sample: 2000,
+            ..plain(
+                "small-range",
+                "maps of 0..16 (item i's ~100 ns cost looked up by index), back to back",
+                Body::SpinRange(spin_items(16, &|_| 0.1 * US)),
+            )
+        },
+        "small-owned" => Workload {
+            calls_per_sample: 2000,
+            ..plain(
+                "small-owned",
+                "maps of a fresh owned Vec of 16 items of ~100 ns (copied in every call), back to back",
+                Body::SpinOwned(spin_items(16, &|_| 0.1 * US)),
+            )
+        },
+        "small-mut" => Workload {
+            calls_per_sample: 2000,
+            ..plain(
+                "small-mut",
+                "maps of a mutable slice of 16 items of ~100 ns, each writing its element, back to back",
+                Body::SpinMut(RefCell::new(
+                    spin_items(16, &|_| 0.1 * US)
+                        .into_iter()
+                        .map(|item| Slot { item, out: 0 })
+                        .collect(),
+                )),
+            )
+        },
+        "owned-strings" => plain(
+            "owned-strings",
+            "200k owned Strings of 20-40 bytes, each moved in, hashed, upper-cased in place, \
+             returned (copy untimed)",
+            Body::OwnedStrings {
+                master: strings(200_000),
+                prepared: RefCell::new(Vec::new()),
+                push: false,
+            },
+        ),
+        "owned-strings-push" => plain(
+            "owned-strings-push",
+            "200k owned Strings of 20-40 bytes, each moved in, a letter pushed (realloc), \
+             returned (copy untimed)",
+            Body::OwnedStrings {
+                master: strings(200_000),
+                prepared: RefCell::new(Vec::new()),
+                push: true,
+            },
+        ),
         "small-call-pause" => Workload {
             calls_per_sample: 200,
             pause: Some(Duration::from_millis(1)),
@@ -341,4 +628,21 @@ pub fn workload(name: &str, calibration: &Calibration) -> Option<Workload> {
         _ => return None,
     };
     Some(workload)
+}
+
+/// `len` strings of 20 to 40 bytes (seeded lengths and letters), each made
+/// with exactly its length as capacity, as a clone makes them.
+fn strings(len: usize) -> Vec<String> {
+    (0..len)
+        .map(|i| {
+            let mut state = i as u64;
+            let target = 20 + (splitmix64(&mut state) % 21) as usize;
+            let mut s = format!("s{i}-");
+            while s.len() < target {
+                s.push(char::from(b'a' + (splitmix64(&mut state) % 26) as u8));
+            }
+            s.shrink_to_fit();
+            s
+        })
+        .collect()
 }

@@ -7,6 +7,10 @@
 //! - a parallel **map** over a slice ([`map`]): `seq`, `stealpool`
 //!   ([`Pool::map`](stealpool::Pool::map)), `rayon` (`par_iter().map().collect()`)
 //!   and `scope` (`std::thread::scope` with one equal static chunk per thread);
+//!   the maps over the other inputs (an index range, an owned `Vec`, a
+//!   mutable slice) run `seq`, `stealpool` and `rayon`, and the *watched*
+//!   maps run `stealpool` plain beside `stealpool-token` (a never-cancelled
+//!   `CancelToken`) and `stealpool-progress` (a `Progress`);
 //! - a **fork-join** recursion ([`forkjoin`]): the plain recursion, `join` of
 //!   stealpool, rayon and chili, and `scope` (the recursion split statically
 //!   into one piece per thread);
@@ -92,10 +96,16 @@ pub enum System {
     Channel,
     /// The spinning helpers of [`polling`] (tick workloads only).
     Polling,
+    /// `Pool::options().cancel_on(&token).map` with a token that is never
+    /// cancelled (the watched workloads only).
+    StealpoolToken,
+    /// `Pool::options().progress(&progress).map` (the watched workloads
+    /// only).
+    StealpoolProgress,
 }
 
 /// Every system, in table order.
-pub const SYSTEMS: [System; 7] = [
+pub const SYSTEMS: [System; 9] = [
     System::Seq,
     System::Stealpool,
     System::Rayon,
@@ -103,7 +113,14 @@ pub const SYSTEMS: [System; 7] = [
     System::Chili,
     System::Channel,
     System::Polling,
+    System::StealpoolToken,
+    System::StealpoolProgress,
 ];
+
+/// The systems that run a stealpool call with a watch (a cancel token or a
+/// progress counter): compared with plain `stealpool` on the watched
+/// workloads, and given a line of their own under the terminal table's row.
+pub const WATCHED_SYSTEMS: [System; 2] = [System::StealpoolToken, System::StealpoolProgress];
 
 impl System {
     /// The system's name on the command line and in reports.
@@ -116,7 +133,14 @@ impl System {
             System::Chili => "chili",
             System::Channel => "channel",
             System::Polling => "polling",
+            System::StealpoolToken => "stealpool-token",
+            System::StealpoolProgress => "stealpool-progress",
         }
+    }
+
+    /// Whether this is one of the [`WATCHED_SYSTEMS`].
+    pub fn is_watched(self) -> bool {
+        WATCHED_SYSTEMS.contains(&self)
     }
 
     /// The system with this name, if any.
@@ -140,6 +164,11 @@ pub struct Runners {
     /// [engaged](polling::Helper::engage) (the runner engages them for the
     /// samples of the `polling` system).
     pub polling: polling::Helper,
+    /// The token of `stealpool-token`, never cancelled.
+    pub token: stealpool::CancelToken,
+    /// The progress counter of `stealpool-progress` (it counts every call
+    /// made with it).
+    pub progress: stealpool::Progress,
 }
 
 impl Runners {
@@ -165,6 +194,8 @@ impl Runners {
             rayon,
             chili,
             polling,
+            token: stealpool::CancelToken::new(),
+            progress: stealpool::Progress::new(),
         })
     }
 
@@ -299,6 +330,8 @@ impl Calibration {
 pub enum Output {
     /// One result per item, in input order.
     Values(Vec<u64>),
+    /// One string per item, in input order (`owned-strings`).
+    Strings(Vec<String>),
     /// A checksum computed by the call itself (fork-join sums, streams).
     Sum(u64),
 }
@@ -308,6 +341,10 @@ impl Output {
     pub fn checksum(&self) -> u64 {
         match self {
             Output::Values(values) => checksum(values),
+            Output::Strings(strings) => checksum_iter(strings.iter().map(|s| {
+                s.bytes()
+                    .fold(CHECKSUM_SEED, |hash, b| checksum_step(hash, u64::from(b)))
+            })),
             Output::Sum(sum) => *sum,
         }
     }
@@ -343,15 +380,22 @@ pub struct Workload {
 }
 
 /// The workloads, in report order.
-pub const WORKLOADS: [&str; 15] = [
+pub const WORKLOADS: [&str; 22] = [
     "tiny",
     "sum-sq",
     "sum-f64",
     "uniform",
+    "uniform-watched",
     "skewed",
     "skewed-rare",
     "small-call",
     "small-call-pause",
+    "small-call-watched",
+    "small-range",
+    "small-owned",
+    "small-mut",
+    "owned-strings",
+    "owned-strings-push",
     "nested",
     "fib-join",
     "tree-sum-20",
@@ -387,6 +431,11 @@ pub fn select(name: &str) -> Vec<&'static str> {
 impl Workload {
     /// The systems that run this workload, in table order.
     pub fn systems(&self) -> &'static [System] {
+        if let Kind::Map(body) = &self.kind {
+            if let Some(systems) = body.systems() {
+                return systems;
+            }
+        }
         match self.kind {
             Kind::Map(_) if self.tick.is_some() => &[
                 System::Seq,
@@ -415,6 +464,21 @@ impl Workload {
         }
     }
 
+    /// Prepares the inputs of the next `calls` calls, untimed: an owned
+    /// input (`owned-strings`) is cloned here, so that a call times only
+    /// what it does with it. A call with nothing prepared makes its own
+    /// copy (timed). Nothing for the other workloads.
+    pub fn prepare(&self, calls: usize) {
+        if let Kind::Map(body) = &self.kind {
+            body.prepare(calls);
+        }
+    }
+
+    /// Whether [`prepare`](Self::prepare) does anything for this workload.
+    pub fn prepares(&self) -> bool {
+        matches!(&self.kind, Kind::Map(map::Body::OwnedStrings { .. }))
+    }
+
     /// Makes one call with `system`.
     ///
     /// # Panics
@@ -422,7 +486,7 @@ impl Workload {
     /// If `system` is not one of [`systems`](Self::systems).
     pub fn call(&self, runners: &Runners, system: System) -> Output {
         match &self.kind {
-            Kind::Map(body) => Output::Values(body.call(runners, system)),
+            Kind::Map(body) => body.call(runners, system),
             Kind::ForkJoin(body) => Output::Sum(body.call(runners, system)),
             Kind::Stream(body) => Output::Sum(body.call(runners, system)),
         }

@@ -3,7 +3,7 @@
 //! sequential system before anything is timed.
 
 use super::{Calibration, Runners, System};
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,14 @@ pub fn bench_workloads(c: &mut Criterion, names: &[&str]) {
         for &system in workload.systems() {
             let id = BenchmarkId::new(system.name(), format!("t{threads}"));
             match workload.pause {
+                // An owned input is copied before each call, untimed.
+                None if workload.prepares() => group.bench_function(id, |b| {
+                    b.iter_batched(
+                        || workload.prepare(1),
+                        |()| workload.call(&runners, system),
+                        BatchSize::PerIteration,
+                    );
+                }),
                 None => group.bench_function(id, |b| {
                     b.iter_with_large_drop(|| workload.call(&runners, system));
                 }),

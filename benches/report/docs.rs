@@ -6,7 +6,7 @@ use super::plot;
 use super::targets::{TARGETS, TARGET_CPUS};
 use super::{
     machines, number, parse_rows, time, workload_rank, Row, RATIOS, SCALING_MIN_THREADS,
-    STAT_FIELDS,
+    STAT_FIELDS, WATCH_RATIOS,
 };
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -276,6 +276,7 @@ fn thread_tables(out: &mut String, at: &[&Row], t: usize) {
     }
     cpu_table(out, at);
     tick_table(out, at);
+    watch_table(out, at);
     let heap: Vec<String> = at
         .iter()
         .flat_map(|r| {
@@ -359,6 +360,39 @@ fn tick_table(out: &mut String, at: &[&Row]) {
                 number(r.speed_vs_seq(s), 2),
                 time(r.cpu(s)),
                 number(r.cpu_vs_seq(s), 2)
+            );
+        }
+    }
+}
+
+/// The watched workloads (the rows with a watched stealpool system): each
+/// watched call's time and CPU time over plain stealpool's.
+fn watch_table(out: &mut String, at: &[&Row]) {
+    let watched: Vec<&&Row> = at
+        .iter()
+        .filter(|r| WATCH_RATIOS.iter().any(|(a, _)| r.median(a).is_some()))
+        .collect();
+    if watched.is_empty() {
+        return;
+    }
+    *out += "\nWatched calls (stealpool with `options().cancel_on(&token)`, a token never \
+             cancelled, and with `options().progress(&p)`), over plain stealpool in the same \
+             rounds:\n\n";
+    *out += "| workload | system | time per call | time / stealpool | CPU / stealpool's |\n";
+    *out += "|---|---|--:|--:|--:|\n";
+    for r in watched {
+        for (a, b) in WATCH_RATIOS {
+            if r.median(a).is_none() {
+                continue;
+            }
+            let cpu = r.cpu(a).zip(r.cpu(b)).map(|(a, b)| a / b);
+            let _ = writeln!(
+                out,
+                "| {} | {a} | {} | {} | {} |",
+                r.workload,
+                time(r.median(a)),
+                number(r.ratio(a, b), 3),
+                number(cpu, 3)
             );
         }
     }

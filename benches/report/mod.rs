@@ -13,7 +13,7 @@ pub mod docs;
 pub mod plot;
 pub mod targets;
 
-use crate::common::{SYSTEMS, WORKLOADS};
+use crate::common::{System, SYSTEMS, WORKLOADS};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -44,6 +44,20 @@ pub const RATIOS: [(&str, &str); 5] = [
     ("stealpool", "chili"),
     ("stealpool", "channel"),
 ];
+
+/// The ratios of the watched workloads: each watched stealpool call's
+/// median over plain stealpool's (above 1: the watch costs time).
+pub const WATCH_RATIOS: [(&str, &str); 2] = [
+    ("stealpool-token", "stealpool"),
+    ("stealpool-progress", "stealpool"),
+];
+
+/// The systems of the terminal table's columns: every system but the
+/// watched stealpool calls, which get a line of their own (see
+/// [`table_row`]).
+fn column_systems() -> impl Iterator<Item = System> {
+    SYSTEMS.into_iter().filter(|s| !s.is_watched())
+}
 
 /// The measurements of one workload at one thread count.
 #[derive(Clone, Debug)]
@@ -127,6 +141,7 @@ impl Row {
     pub fn to_json(&self) -> Value {
         let ratios: Map<String, Value> = RATIOS
             .iter()
+            .chain(&WATCH_RATIOS)
             .filter_map(|(a, b)| Some((format!("{a}/{b}"), json!(self.ratio(a, b)?))))
             .collect();
         let efficiency: Map<String, Value> = self
@@ -434,7 +449,7 @@ pub fn number(x: Option<f64>, decimals: usize) -> String {
 /// The terminal table's header line.
 pub fn table_header() -> String {
     let mut line = format!("{:<17}{:>3}", "workload", "thr");
-    for system in SYSTEMS {
+    for system in column_systems() {
         line += &format!("{:>10}", system.name());
     }
     for head in [
@@ -462,7 +477,7 @@ pub fn table_row(row: &Row) -> String {
     let mut out = table_line(row);
     if !row.cpu_ns.is_empty() {
         let mut line = format!("{:<20}", "  cpu/call");
-        for system in SYSTEMS {
+        for system in column_systems() {
             line += &format!("{:>10}", time(row.cpu(system.name())));
         }
         for (a, b) in RATIOS {
@@ -481,12 +496,28 @@ pub fn table_row(row: &Row) -> String {
             ("  cpu/seq", Row::cpu_vs_seq),
         ] {
             let mut line = format!("{label:<20}");
-            for system in SYSTEMS {
+            for system in column_systems() {
                 line += &format!("{:>10}", number(f(row, system.name()), 2));
             }
             out += "\n";
             out += &line;
         }
+    }
+    let watched: Vec<String> = WATCH_RATIOS
+        .iter()
+        .filter(|(a, _)| row.median(a).is_some())
+        .map(|(a, b)| {
+            let cpu = row.cpu(a).zip(row.cpu(b)).map(|(a, b)| a / b);
+            format!(
+                "{a} {} = {}× {b} (cpu {}×)",
+                time(row.median(a)),
+                number(row.ratio(a, b), 3),
+                number(cpu, 3)
+            )
+        })
+        .collect();
+    if !watched.is_empty() {
+        out += &format!("\n{:<20}{}", "  watched", watched.join("; "));
     }
     out
 }
@@ -494,7 +525,7 @@ pub fn table_row(row: &Row) -> String {
 /// The first line of a row in the terminal table.
 fn table_line(row: &Row) -> String {
     let mut line = format!("{:<17}{:>3}", row.workload, row.threads);
-    for system in SYSTEMS {
+    for system in column_systems() {
         line += &format!("{:>10}", time(row.median(system.name())));
     }
     for (a, b) in RATIOS {
@@ -536,7 +567,9 @@ last helper's start (engagement, Stats::first_helper_nanos / last_helper_nanos).
 cpu/call: median process CPU time (getrusage, user + sys, every thread) per call over each \
 sample, pauses and ticks included; under the ratio columns stealpool's CPU over X's.\n\
 tick rows: seq/time is each system's speed relative to the sequential loop (above 1: faster), \
-cpu/seq its CPU time per call relative to the loop's; polling is the caller + spinning helpers.";
+cpu/seq its CPU time per call relative to the loop's; polling is the caller + spinning helpers.\n\
+watched rows: stealpool-token (options().cancel_on(&token), never cancelled) and \
+stealpool-progress (options().progress(&p)), each over plain stealpool (above 1: the watch costs).";
 
 /// Today's date (UTC), `YYYY-MM-DD`.
 pub fn today() -> String {

@@ -120,12 +120,17 @@ use Metric::{Efficiency, HeapPeakMib, Ratio};
 const SP_RAYON: Metric = Ratio("stealpool", "rayon");
 const SP_SEQ: Metric = Ratio("stealpool", "seq");
 const SP_EFF: Metric = Efficiency("stealpool");
+const SP_TOKEN: Metric = Ratio("stealpool-token", "stealpool");
+const SP_PROGRESS: Metric = Ratio("stealpool-progress", "stealpool");
 
 /// The issue's targets, in table order. "imap ≥ 1.5× faster than the
 /// channel version" is `channel / stealpool ≥ 1.5`; "memory bounded" is a
 /// peak heap growth under 1 MiB for a stream of 1M `u64` results (collecting
-/// them would take 7.6 MiB).
-pub const TARGETS: [Target; 22] = [
+/// them would take 7.6 MiB). The inputs and options issue adds: the small
+/// maps over an index range, an owned `Vec` and a mutable slice within 1.2 ×
+/// the loop, `owned-strings` no slower than rayon, and a never-cancelled
+/// token or a progress counter within 1 % of the plain call.
+pub const TARGETS: [Target; 30] = [
     at_most("tiny", 2, SP_RAYON, 0.95),
     at_most("uniform", 2, SP_RAYON, 1.0),
     at_least("uniform", 2, SP_EFF, 0.97),
@@ -148,4 +153,12 @@ pub const TARGETS: [Target; 22] = [
     at_most("tree-sum-24", 1, SP_SEQ, 1.5),
     at_least("imap-stream", 2, Ratio("channel", "stealpool"), 1.5),
     at_most("imap-stream", 2, HeapPeakMib("stealpool"), 1.0),
+    at_most("small-range", 2, SP_SEQ, 1.2),
+    at_most("small-owned", 2, SP_SEQ, 1.2),
+    at_most("small-mut", 2, SP_SEQ, 1.2),
+    at_most("owned-strings", 2, SP_RAYON, 1.0),
+    at_most("uniform-watched", 2, SP_TOKEN, 1.01),
+    at_most("uniform-watched", 2, SP_PROGRESS, 1.01),
+    at_most("small-call-watched", 2, SP_TOKEN, 1.01),
+    at_most("small-call-watched", 2, SP_PROGRESS, 1.01),
 ];
