@@ -182,8 +182,9 @@ where
             stopped: &stopped,
         };
         let counter = watch.counter();
+        let signal = watch.signal();
         for i in range {
-            if W::WATCHED && watch.stopped() {
+            if W::WATCHED && signal.raised() {
                 watch.finished(record.written - record.start);
                 record.stopped_before = true;
                 return false;
@@ -331,9 +332,10 @@ where
             return true;
         }
         let counter = watch.counter();
+        let signal = watch.signal();
         let mut done = 0;
         let finished = loop {
-            if watch.stopped() {
+            if signal.raised() {
                 break false;
             }
             let Some(item) = items.next() else {

@@ -123,10 +123,11 @@ where
         }
         // The same fold, looking at the watch before each item.
         let counter = watch.counter();
+        let signal = watch.signal();
         let mut acc = None;
         let mut done = 0;
         let stopped = loop {
-            if watch.stopped() {
+            if signal.raised() {
                 break true;
             }
             let Some(item) = items.next() else {
