@@ -71,6 +71,7 @@
 //! described in `docs/design.md`.
 
 mod builder;
+mod cancellable;
 mod collect;
 mod control;
 mod deque;
@@ -113,11 +114,12 @@ pub mod model_hooks;
 pub const MUTANT: Option<&str> = option_env!("STEALPOOL_MUTANT");
 
 pub use builder::{BuildError, PoolBuilder};
+pub use cancellable::Cancellable;
 pub use control::{CancelToken, Cancelled, Progress};
 pub use global::{current_thread_index, global};
 pub use imap::{Imap, ImapUnordered, DEFAULT_WINDOW_PER_THREAD, MAX_WINDOW_PER_THREAD};
 pub use input::Input;
-pub use options::{CallOptions, Cancellable};
+pub use options::CallOptions;
 pub use pool::Pool;
 pub use reduce::MAX_REDUCE_BLOCKS;
 pub use scope::Scope;

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `new`, `builder`, `threads`, `stats`, `apply`, `Drop` | here |
 //! | `map`, `try_map`, `map_init`, `for_each` | `map.rs` (on the core in `collect.rs`, on the parallel loop in `drive.rs`) |
-//! | `options` (and the calls with options: `CallOptions`, `Cancellable`) | `options.rs` |
+//! | `options` (and the calls with options: `CallOptions`) | `options.rs` (`Cancellable`: `cancellable.rs`) |
 //! | `map_reduce` | `reduce.rs` |
 //! | `join` | `join.rs` |
 //! | `in_worker` (and `Worker::join`) | `worker.rs` |
