@@ -137,29 +137,33 @@ pub(crate) enum Stop<E> {
 /// the results in index order; stops at the first error or panic.
 ///
 /// `state` is made by `init` at most once per participating thread (lazily,
-/// on a thread's first chunk) and passed to every unit it runs. `unit` is
-/// called at most once per index, and every index it is called with is
-/// below `len`: a unit is where the caller takes its item from the input.
+/// on a thread's first chunk) and passed to every unit it runs. Each chunk
+/// makes its `unit` with `units()`, so that what a unit reads to find its
+/// item (a [`Source`]'s cursor) is a local of the chunk's loop, not a load
+/// through shared memory after every item. A unit is called at most once
+/// per index, and every index it is called with is below `len`: a unit is
+/// where the caller takes its item from the input.
 ///
 /// Before each unit it asks `watch` whether to stop, and counts each unit
 /// finished.
 ///
 /// On failure every result made is dropped (once each, after every chunk has
 /// stopped) and the [`Failure`] lists the units that never started.
-pub(crate) fn collect<W, St, R, E, I, U>(
+pub(crate) fn collect<W, St, R, E, I, M, U>(
     registry: &Arc<Registry>,
     len: usize,
     chunking: Chunking,
     watch: &W,
     init: I,
-    unit: U,
+    units: M,
 ) -> Result<Vec<R>, Failure<E>>
 where
     W: Watch,
     R: Send,
     E: Send,
     I: Fn() -> St + Sync,
-    U: Fn(&mut St, usize) -> Result<R, E> + Sync,
+    M: Fn() -> U + Sync,
+    U: FnMut(&mut St, usize) -> Result<R, E>,
 {
     let mut output: Vec<R> = Vec::with_capacity(len);
     let out = Out(output.as_mut_ptr());
@@ -173,7 +177,11 @@ where
             Some(state) => state,
             None => state.insert(init()),
         };
+        // Copied out of the shared `Out` (borrowed whole, which is `Sync`):
+        // kept in a register by the loop.
         let out = &out;
+        let out = out.0;
+        let mut unit = units();
         let mut record = Record {
             start: range.start,
             written: range.start,
@@ -192,7 +200,7 @@ where
             match unit(state, i) {
                 Ok(result) => {
                     // SAFETY: index `i` is ours alone and inside the capacity.
-                    unsafe { out.0.add(i).write(result) };
+                    unsafe { out.add(i).write(result) };
                     record.written = i + 1;
                     if let Some(counter) = counter {
                         // Relaxed: a count for display.
@@ -262,9 +270,14 @@ where
     I: Fn() -> St + Sync,
     F: Fn(&mut St, S::Item) -> Result<R, E> + Sync,
 {
-    // SAFETY: `collect` calls a unit once per index below `len`.
-    let unit = |state: &mut St, i: usize| f(state, unsafe { source.take(i) });
-    match collect(registry, source.len(), chunking, watch, init, unit) {
+    let f = &f;
+    let units = || {
+        let cursor = source.cursor();
+        // SAFETY: `collect` calls a unit once per index below `len`, while
+        // `source` is alive.
+        move |state: &mut St, i: usize| f(state, unsafe { S::take_at(cursor, i) })
+    };
+    match collect(registry, source.len(), chunking, watch, init, units) {
         Ok(output) => Ok(output),
         Err(mut failure) => {
             // SAFETY: the units that never started took no item.

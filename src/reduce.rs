@@ -153,7 +153,7 @@ where
         }
     };
     let blocks = len.div_ceil(block);
-    let partials = match collect(registry, blocks, chunking, &(), || (), fold) {
+    let partials = match collect(registry, blocks, chunking, &(), || (), || &fold) {
         Ok(partials) => partials,
         Err(mut failure) => {
             let never_started = failure.untaken.drain(..);

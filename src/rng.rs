@@ -62,7 +62,11 @@ mod tests {
         let first: Vec<u64> = (0..3).map(|_| rng.next_u64()).collect();
         assert_eq!(
             first,
-            [0x0d83_b3e2_9a21_487a, 0x54c4_4c79_f1fe_9d67, 0xa845_f342_007a_0e78]
+            [
+                0x0d83_b3e2_9a21_487a,
+                0x54c4_4c79_f1fe_9d67,
+                0xa845_f342_007a_0e78
+            ]
         );
     }
 }
