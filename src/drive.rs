@@ -26,7 +26,7 @@
 //! and is handed back to the caller in [`Outcome`], which knows exactly which
 //! ranges finished (everything claimed, minus the failed ranges).
 
-use crate::engagement::CallEngagement;
+use crate::engagement::{ask_now, CallEngagement};
 use crate::isolation::{chain_of, Call, Waiting};
 use crate::job::{Declined, Job, JobRef};
 use crate::latch::{Latch, Waiter};
@@ -40,6 +40,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
 /// How long the caller runs alone before it asks for help: a few times the
 /// cost of waking a sleeping worker, so that a call too short to benefit from a
@@ -88,6 +89,16 @@ impl Outcome {
         }
         done
     }
+}
+
+/// How the caller's solo start ended.
+enum Solo {
+    /// No work is left (or a chunk failed); `declined`: it chose not to ask
+    /// for help at least once.
+    Done { declined: bool },
+    /// Work is left and help is worth asking for; `woke`: every other worker
+    /// slept when it looked.
+    Ask { woke: bool },
 }
 
 /// The state of one call, on the caller's stack.
@@ -218,25 +229,44 @@ where
     }
 
     /// The caller's solo start (adaptive chunking): runs batches of growing
-    /// size until the work is done or it has run for [`PROMOTE_AFTER`].
-    /// Returns whether work is left. (Under a model checker the clock says
-    /// that time is always up: the first batch promotes.)
-    fn solo_start(&self, local: &mut L) -> bool {
+    /// size until the work is done or it has run for [`PROMOTE_AFTER`];
+    /// then, while help would need a wake-up that cannot arrive in time
+    /// (`engagement::ask_now`), goes on alone. (Under a model checker the
+    /// clock says that time is always up: the first batch promotes.)
+    fn solo_start(&self, local: &mut L, registry: &Registry, caller_is_worker: bool) -> Solo {
         let started = Instant::now();
         let mut batch: usize = 1;
+        let mut declined = false;
         while let Some(range) = self.claim(|_| batch) {
             self.run(local, range);
-            if started.elapsed() < PROMOTE_AFTER {
+            let elapsed = started.elapsed();
+            if elapsed < PROMOTE_AFTER {
                 // 1, 3, 12, 48, ...: the clock is read after 1, 4, 16, 64, ...
                 // items, so an expensive first item recruits help at once,
                 // and a small call reads the clock only a few times.
                 batch = batch.saturating_mul(if batch == 1 { 3 } else { 4 });
                 continue;
             }
-            // Relaxed: a hint, see `claim`.
-            return self.cursor.load(Ordering::Relaxed) < self.len;
+            // Relaxed: a hint, see `claim`. Alone, the caller's claims are
+            // all that moved the cursor.
+            let done = self.cursor.load(Ordering::Relaxed);
+            if done >= self.len {
+                break;
+            }
+            let asleep = others_asleep(registry, caller_is_worker);
+            let wake = match asleep {
+                true => registry.engagement().punctuality.wake(),
+                false => Duration::ZERO,
+            };
+            match ask_now(elapsed, done, self.len - done, wake) {
+                None => return Solo::Ask { woke: asleep },
+                Some(next) => {
+                    declined = true;
+                    batch = next;
+                }
+            }
         }
-        false
+        Solo::Done { declined }
     }
 
     fn into_outcome(self) -> Outcome {
@@ -289,15 +319,24 @@ where
     // The caller's own local state, kept across its solo start and its
     // later claims.
     let mut local = L::default();
-    let work_left = match chunking {
+    let ask = match chunking {
         _ if helpers == 0 => {
             drive.participate(&mut local);
-            false
+            None
         }
-        Chunking::Adaptive => drive.solo_start(&mut local),
-        Chunking::Fixed(n) => len > n,
+        Chunking::Adaptive => match drive.solo_start(&mut local, registry, own_worker.is_some()) {
+            Solo::Ask { woke } => Some(woke),
+            Solo::Done { declined } => {
+                if declined {
+                    registry.engagement().punctuality.declined();
+                }
+                None
+            }
+        },
+        // Fixed chunks ask at once: the user chose to split the call.
+        Chunking::Fixed(n) => (len > n).then(|| others_asleep(registry, own_worker.is_some())),
     };
-    if work_left {
+    if let Some(woke) = ask {
         // The call its helpers work inside, under the one the caller works
         // in (if it is a worker of any pool); the caller works inside it too
         // from now on, so that what its chunks call is under it as well.
@@ -312,7 +351,7 @@ where
             help: help::<B, L>,
             latch: &latch,
             call: &call,
-            engagement: CallEngagement::published_now(),
+            engagement: CallEngagement::published_now(woke),
         });
         // SAFETY: the ticket job owns one reference count (`into_raw`) that
         // `Ticket::execute` takes back; `drive` and `latch` outlive every
@@ -344,6 +383,12 @@ where
         drive.fail(None, Some(panic));
     }
     drive.into_outcome()
+}
+
+/// Whether every worker but the caller sleeps idle, so that help needs a
+/// wake-up (a hint: see `Sleep::idle_sleepers`).
+fn others_asleep(registry: &Registry, caller_is_worker: bool) -> bool {
+    registry.sleep().idle_sleepers() + usize::from(caller_is_worker) >= registry.threads()
 }
 
 /// Gate bit: set by the caller when it no longer admits helpers.
@@ -452,6 +497,11 @@ impl Job for Ticket {
         // the queued job if the job declines.
         let ticket = ManuallyDrop::new(unsafe { Arc::from_raw(this) });
         let count = || worker.map(WorkerThread::count_job_run);
+        // Tickets are queued only on their own pool, so a worker running one
+        // is of that pool: its punctuality learns from this arrival.
+        let arrival = ticket
+            .engagement
+            .arrives(worker.map(|worker| &worker.registry().engagement().punctuality));
         if ticket.enter() {
             // Inside the gate the call is alive: now the wait's rule can
             // look at it. A wait that does not accept it leaves the ticket
@@ -467,7 +517,7 @@ impl Job for Ticket {
             }
             count();
             let _inside = worker.map(|worker| worker.enter(ticket.call));
-            ticket.engagement.helper_starts();
+            ticket.engagement.helper_starts(arrival);
             // SAFETY: inside the gate, `drive` is alive and of the type `help`
             // was instantiated with.
             unsafe { (ticket.help)(ticket.drive, &ticket) };
@@ -572,6 +622,67 @@ mod tests {
                 let failed_here = failed.iter().any(|range| range.contains(&i));
                 assert_eq!(count, u8::from(!failed_here), "index {i} of {failed:?}");
             }
+        }
+    }
+}
+
+/// Whether a call asks for help that only a wake-up can bring, with the
+/// pool's real sleep state and clock.
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod asking {
+    use crate::Pool;
+    use std::time::{Duration, Instant};
+
+    /// A pool of 2 whose workers both sleep idle.
+    fn asleep_pool() -> Pool {
+        let pool = Pool::new(2).expect("a pool of 2");
+        let until = Instant::now() + Duration::from_secs(10);
+        while pool.registry().sleep().idle_sleepers() < 2 {
+            assert!(Instant::now() < until, "the workers never slept");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        pool
+    }
+
+    /// About 2 ms of work in 2000 items.
+    fn call(pool: &Pool) -> Vec<usize> {
+        pool.map(0..2000, |i| {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_micros(1) {}
+            i
+        })
+    }
+
+    #[test]
+    fn a_call_that_a_woken_helper_cannot_reach_in_time_goes_on_alone() {
+        let pool = asleep_pool();
+        // Wake-ups take 10 s here: no help can arrive within 2 ms.
+        pool.registry()
+            .engagement()
+            .punctuality
+            .observe(10_000_000_000);
+        let out = call(&pool);
+        assert_eq!(out, (0..2000).collect::<Vec<_>>());
+        let stats = pool.stats();
+        assert_eq!(stats.calls_asking_help, 0, "{stats:?}");
+        assert_eq!(stats.wakeups, 0, "{stats:?}");
+        // It declined, and the estimate came down a step.
+        let wake = pool.registry().engagement().punctuality.wake();
+        assert!(wake < Duration::from_secs(10), "{wake:?}");
+    }
+
+    #[test]
+    fn a_call_asks_while_no_wake_up_was_seen_and_learns_from_it() {
+        let pool = asleep_pool();
+        let out = call(&pool);
+        assert_eq!(out, (0..2000).collect::<Vec<_>>());
+        assert_eq!(pool.stats().calls_asking_help, 1);
+        // The woken worker's arrival (during the call or after it) is
+        // observed.
+        let until = Instant::now() + Duration::from_secs(10);
+        while pool.registry().engagement().punctuality.wake().is_zero() {
+            assert!(Instant::now() < until, "no arrival was observed");
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }

@@ -8,6 +8,31 @@
 //! helper, and five per call that asked for help: only calls that already
 //! ran for [`PROMOTE_AFTER`](crate::drive::PROMOTE_AFTER) pay it.
 //!
+//! ## Asking only for help that can arrive in time
+//!
+//! When every other worker sleeps, the help a call asks for starts only
+//! after a wake-up, and on some machines a wake-up takes longer than the
+//! whole call (an idle virtual CPU on a shared host: hundreds of µs). Asking
+//! then costs the caller a wake-up and the woken worker's CPU, and helps
+//! nothing: the call ends slower than its loop. So each pool keeps a
+//! [`Punctuality`]: its estimate of how long after asking the first helper
+//! of such a call starts, observed on every call that asked while everyone
+//! slept (also from a helper that arrived after the call had ended). Such a
+//! call asks only if, at its pace so far, more than twice that estimate of
+//! work remains (so that a helper would do at least a quarter of it);
+//! otherwise it goes on alone and looks again after about a quarter of the
+//! estimate's worth of items (its items may get slower). A call with a
+//! worker awake (searching, polling, or busy) asks as before: that help needs
+//! no wake-up.
+//!
+//! The estimate rises to a slower observation at once and falls to a faster
+//! one by a quarter of the difference, erring towards the loop; each call
+//! that declined to ask and finished alone lowers it by 1/32, so that a pool
+//! whose wake-ups got faster asks again within a few dozen calls, and that
+//! ask measures anew. Until the first observation the estimate is zero:
+//! every call asks. Under a model checker every call asks (the clock says
+//! that time is always up).
+//!
 //! The figures are [`StatCounter`]s, which stay `std` atomics even under a
 //! model checker: they publish nothing but themselves. A call's figures are
 //! read after its helpers left through the ticket's gate and latch, which
@@ -15,6 +40,7 @@
 
 use crate::stats::{StatCounter, Stats};
 use crate::sync::Instant;
+use std::time::Duration;
 
 /// One call's engagement, kept in its ticket.
 pub(crate) struct CallEngagement {
@@ -27,34 +53,119 @@ pub(crate) struct CallEngagement {
     last: StatCounter,
     /// Helpers that started on the call.
     helpers: StatCounter,
+    /// Whether every other worker slept when the call asked (its first
+    /// arrival then measures a wake-up).
+    woke: bool,
+    /// Set by the first worker to run one of the call's tickets.
+    arrived: StatCounter,
 }
 
 impl CallEngagement {
-    /// A call that asks for help now.
-    pub(crate) fn published_now() -> CallEngagement {
+    /// A call that asks for help now; `woke`: every other worker sleeps.
+    pub(crate) fn published_now(woke: bool) -> CallEngagement {
         CallEngagement {
             published: Instant::now(),
             first: StatCounter::default(),
             last: StatCounter::default(),
             helpers: StatCounter::default(),
+            woke,
+            arrived: StatCounter::default(),
         }
     }
 
-    /// A helper starts on the call.
-    pub(crate) fn helper_starts(&self) {
+    /// A worker runs one of the call's tickets, whether or not the call is
+    /// still open. Returns the nanoseconds since the call asked, plus one,
+    /// and tells `punctuality` (the pool's, if the runner is one of its
+    /// workers) if this is the call's first arrival after a wake-up.
+    pub(crate) fn arrives(&self, punctuality: Option<&Punctuality>) -> u64 {
         let nanos = u64::try_from(Instant::now().since(self.published).as_nanos())
             .unwrap_or(u64::MAX - 1)
             .min(u64::MAX - 1)
             + 1;
+        if let Some(punctuality) = punctuality.filter(|_| self.woke) {
+            if self.arrived.set_first(1) {
+                punctuality.observe(nanos - 1);
+            }
+        }
+        nanos
+    }
+
+    /// A helper starts on the call, `nanos` (from [`arrives`](Self::arrives))
+    /// after it asked.
+    pub(crate) fn helper_starts(&self, nanos: u64) {
         self.first.set_first(nanos);
         self.last.max_shared(nanos);
         self.helpers.add_shared(1);
     }
 }
 
-/// A pool's engagement totals.
+/// A pool's estimate of how late a woken helper starts, and the rule that
+/// decides from it whether a call asks for help (see the module
+/// documentation).
+#[derive(Default)]
+pub(crate) struct Punctuality {
+    /// The estimate in nanoseconds; zero until the first observation. Read
+    /// and written with relaxed loads and stores: two observations racing
+    /// may lose one, which an estimate can afford.
+    wake_nanos: StatCounter,
+}
+
+impl Punctuality {
+    /// A first helper started `nanos` after a call that woke it asked.
+    pub(crate) fn observe(&self, nanos: u64) {
+        let estimate = self.wake_nanos.get();
+        // Up at once, down by a quarter of the difference.
+        let next = if nanos >= estimate {
+            nanos
+        } else {
+            estimate - (estimate - nanos) / 4
+        };
+        self.wake_nanos.set(next);
+    }
+
+    /// A call declined to ask and finished alone.
+    pub(crate) fn declined(&self) {
+        let estimate = self.wake_nanos.get();
+        self.wake_nanos.set(estimate - estimate / 32);
+    }
+
+    /// The current estimate.
+    pub(crate) fn wake(&self) -> Duration {
+        Duration::from_nanos(self.wake_nanos.get())
+    }
+}
+
+/// Whether a call that ran `done` items in `elapsed` and has `remaining`
+/// left asks for help now, given that a helper starts `wake` after the ask
+/// (zero: no wake-up is needed). `None`: ask. `Some(batch)`: go on alone for
+/// `batch` more items (about a quarter of `wake` at the pace so far, at
+/// least one), then look again.
+pub(crate) fn ask_now(
+    elapsed: Duration,
+    done: usize,
+    remaining: usize,
+    wake: Duration,
+) -> Option<usize> {
+    if cfg!(any(loom, shuttle)) || wake.is_zero() {
+        return None;
+    }
+    let elapsed = elapsed.as_nanos().max(1);
+    let done = (done as u128).max(1);
+    // The time the rest would take the caller alone, at its pace so far.
+    let alone = elapsed.saturating_mul(remaining as u128) / done;
+    let wake = wake.as_nanos();
+    if alone > wake.saturating_mul(2) {
+        return None;
+    }
+    let batch = (wake / 4).saturating_mul(done) / elapsed;
+    Some(usize::try_from(batch).unwrap_or(usize::MAX).max(1))
+}
+
+/// A pool's engagement totals, and its punctuality.
 #[derive(Default)]
 pub(crate) struct Engagement {
+    /// How late woken helpers start, for the choice to ask.
+    pub(crate) punctuality: Punctuality,
     asked: StatCounter,
     helped: StatCounter,
     helpers: StatCounter,
@@ -84,5 +195,61 @@ impl Engagement {
         stats.helpers_started = self.helpers.get();
         stats.first_helper_nanos = self.first_nanos.get();
         stats.last_helper_nanos = self.last_nanos.get();
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::{ask_now, Punctuality};
+    use std::time::Duration;
+
+    const US: Duration = Duration::from_micros(1);
+
+    #[test]
+    fn asks_when_no_wake_up_is_needed_or_none_was_seen() {
+        assert_eq!(ask_now(5 * US, 10, 1, Duration::ZERO), None);
+    }
+
+    #[test]
+    fn asks_only_if_more_than_twice_the_wake_up_remains() {
+        // 1 µs an item: 1000 items left is 1 ms alone.
+        assert_eq!(ask_now(10 * US, 10, 1000, 400 * US), None);
+        assert!(ask_now(10 * US, 10, 1000, 500 * US).is_some());
+        assert!(ask_now(10 * US, 10, 1000, 10_000 * US).is_some());
+    }
+
+    #[test]
+    fn goes_on_for_about_a_quarter_of_the_wake_up() {
+        // 1 µs an item, a 400 µs wake-up: look again after 100 items.
+        assert_eq!(ask_now(10 * US, 10, 100, 400 * US), Some(100));
+        // Items slower than a quarter of the wake-up: one at a time.
+        assert_eq!(ask_now(10 * US, 1, 1, 20 * US), Some(1));
+    }
+
+    #[test]
+    fn extreme_values_neither_overflow_nor_divide_by_zero() {
+        assert_eq!(ask_now(Duration::MAX, 1, usize::MAX, 400 * US), None);
+        assert!(ask_now(Duration::ZERO, 0, 0, Duration::MAX).is_some());
+        assert_eq!(
+            ask_now(Duration::ZERO, usize::MAX, 1, Duration::MAX),
+            Some(usize::MAX)
+        );
+    }
+
+    #[test]
+    fn the_estimate_rises_at_once_falls_slowly_and_decays_when_declined() {
+        let punctuality = Punctuality::default();
+        assert_eq!(punctuality.wake(), Duration::ZERO);
+        punctuality.observe(400_000);
+        assert_eq!(punctuality.wake(), 400 * US);
+        punctuality.observe(800_000);
+        assert_eq!(punctuality.wake(), 800 * US);
+        punctuality.observe(0);
+        assert_eq!(punctuality.wake(), 600 * US);
+        punctuality.declined();
+        assert_eq!(
+            punctuality.wake(),
+            Duration::from_nanos(600_000 - 600_000 / 32)
+        );
     }
 }

@@ -153,6 +153,13 @@ impl Sleep {
         self.slots.iter().map(|slot| slot.parks.get()).sum()
     }
 
+    /// How many workers sleep idle now (a hint, stale at once).
+    pub(crate) fn idle_sleepers(&self) -> usize {
+        // Relaxed: a hint for the map family's choice to ask for help
+        // (`engagement::Punctuality`), which either choice keeps correct.
+        sleeping_of(self.counters.load(Ordering::Relaxed))
+    }
+
     /// The number of wake-ups issued so far.
     pub(crate) fn wakeups(&self) -> u64 {
         self.wakeups.get()

@@ -39,13 +39,22 @@ impl StatCounter {
         self.0.fetch_max(n, Ordering::Relaxed);
     }
 
-    /// Sets the value to `n` if it is still zero, from any thread.
+    /// Sets the value to `n` if it is still zero, from any thread. Returns
+    /// whether this call set it.
     #[inline]
-    pub(crate) fn set_first(&self, n: u64) {
+    pub(crate) fn set_first(&self, n: u64) -> bool {
         // Relaxed: as `add_shared`.
-        let _ = self
-            .0
-            .compare_exchange(0, n, Ordering::Relaxed, Ordering::Relaxed);
+        self.0
+            .compare_exchange(0, n, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Replaces the value, from any thread (a lost update is acceptable:
+    /// for an estimate, not a count).
+    #[inline]
+    pub(crate) fn set(&self, n: u64) {
+        // Relaxed: as `add_shared`.
+        self.0.store(n, Ordering::Relaxed);
     }
 
     /// The current value.
