@@ -131,7 +131,10 @@ impl PoolBuilder {
     /// milliseconds, then finds its helpers asleep at every call, and the
     /// caller does most of the work alone. With a budget at least as long as
     /// the gap between calls, the workers are still searching when the next
-    /// call comes and join it at once. The price is CPU time: each worker
+    /// call comes and join it at once. (With sleeping workers, a call asks
+    /// for help only if its remaining work outlasts the pool's measured
+    /// wake-up delay, so a late helper does not make it slower than the
+    /// caller alone.) The price is CPU time: each worker
     /// keeps a CPU busy (yielding to any other thread that wants it) for up
     /// to `budget` after every job, whether or not more work comes.
     ///

@@ -13,11 +13,23 @@ use std::thread;
 use std::time::{Duration, Instant};
 use stealpool::{Pool, Stats};
 
+/// A watchdog's limit: `secs`, or less if `STEALPOOL_WATCHDOG_SECS` says
+/// so. The mutation run (`tools/mutants.sh`) sets it below its own timeout,
+/// so that a mutant that hangs a test fails that test (and is caught)
+/// instead of timing out the whole run.
+pub fn watchdog_secs(secs: u64) -> u64 {
+    std::env::var("STEALPOOL_WATCHDOG_SECS")
+        .ok()
+        .and_then(|cap| cap.parse().ok())
+        .map_or(secs, |cap: u64| secs.min(cap))
+}
+
 /// Runs `f` on a thread of its own and returns what it returns. Panics with a
-/// clear message if `f` has not finished after `secs` seconds (the stuck
-/// thread is left behind: the test has failed anyway), and re-raises the
-/// panic of `f`, payload and all, if it panicked.
+/// clear message if `f` has not finished after `secs` seconds (see
+/// [`watchdog_secs`]; the stuck thread is left behind: the test has failed
+/// anyway), and re-raises the panic of `f`, payload and all, if it panicked.
 pub fn watchdog<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let secs = watchdog_secs(secs);
     let test = thread::current()
         .name()
         .unwrap_or("<unnamed test>")
@@ -54,6 +66,7 @@ pub fn watchdog_each(
     what: &str,
     attempt: impl Fn(usize) + Send + Sync + 'static,
 ) {
+    let secs = watchdog_secs(secs);
     let attempts = std::env::var("STEALPOOL_ISOLATION_ATTEMPTS")
         .ok()
         .map_or(attempts, |n| {
