@@ -293,3 +293,22 @@ impl std::error::Error for BuildError {
         }
     }
 }
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::{BuildError, PoolBuilder, MAX_THREADS};
+
+    /// The thread count's bounds, checked without starting the threads:
+    /// `MAX_THREADS` is allowed, one more is not, zero is not.
+    #[test]
+    fn thread_counts_up_to_the_maximum_are_accepted() {
+        let resolved = |n| PoolBuilder::default().threads(n).resolved_threads();
+        assert!(matches!(resolved(1), Ok(1)));
+        assert!(matches!(resolved(MAX_THREADS), Ok(n) if n == MAX_THREADS));
+        assert!(matches!(
+            resolved(MAX_THREADS + 1),
+            Err(BuildError::TooManyThreads { max }) if max == MAX_THREADS
+        ));
+        assert!(matches!(resolved(0), Err(BuildError::ZeroThreads)));
+    }
+}

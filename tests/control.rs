@@ -581,3 +581,66 @@ fn a_token_is_shared_by_its_clones() {
         .unwrap();
     assert_eq!(format!("{token:?}"), "CancelToken { cancelled: true }");
 }
+
+/// A cancellable scope that nobody cancels runs every task and returns its
+/// body's value.
+#[test]
+fn a_scope_never_cancelled_returns_its_value() {
+    for threads in THREADS {
+        let pool = Pool::new(threads).unwrap();
+        let token = CancelToken::new();
+        let ran = AtomicUsize::new(0);
+        let out = pool.options().cancel_on(&token).scope(|s| {
+            for _ in 0..10 {
+                s.spawn(|| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            "body"
+        });
+        assert_eq!(out, Ok("body"), "{threads} threads");
+        assert_eq!(ran.into_inner(), 10);
+    }
+}
+
+/// An item of an owned input whose drop panics, never taken by a cancelled
+/// call: the call drops it, and its panic is the call's panic (not lost
+/// behind the `Cancelled`), on every method that takes an owned input.
+#[test]
+fn a_panicking_drop_of_an_untaken_item_is_the_cancelled_calls_panic() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("{EXPECTED}: a bomb's drop");
+        }
+    }
+    quiet_expected_panics();
+    let pool = Pool::new(2).unwrap();
+    let token = CancelToken::new();
+    token.cancel();
+    let calls: [(&str, &dyn Fn(Vec<Bomb>)); 3] = [
+        ("map", &|input| {
+            let _ = pool.options().cancel_on(&token).map(input, |_| 0);
+        }),
+        ("try_map", &|input| {
+            let _ = pool
+                .options()
+                .cancel_on(&token)
+                .try_map(input, |_| Ok::<u8, Cancelled>(0));
+        }),
+        ("for_each", &|input| {
+            let _ = pool.options().cancel_on(&token).for_each(input, drop);
+        }),
+    ];
+    for (name, call) in calls {
+        let input = vec![Bomb];
+        let payload = catch_unwind(AssertUnwindSafe(|| call(input)))
+            .expect_err(&format!("{name}: the drop's panic was lost"));
+        let message = payload.downcast_ref::<String>().map(String::as_str);
+        assert_eq!(
+            message,
+            Some(&*format!("{EXPECTED}: a bomb's drop")),
+            "{name}"
+        );
+    }
+}

@@ -45,7 +45,7 @@ fi
 # by much; the watchdogs in these tests turn a hang into a failure.
 tests=(
   --lib
-  --test apply_join --test build --test control --test drop_matrix
+  --test apply_join --test build --test control --test drop_matrix --test formats
   --test hooks_global --test idle --test idle_poll --test imap_unordered_wakeup
   --test imap_window --test inputs --test isolation --test lifecycle
   --test map_drops --test map_init --test map_nested --test map_order
