@@ -618,7 +618,8 @@ fn a_panicking_drop_of_an_untaken_item_is_the_cancelled_calls_panic() {
     let pool = Pool::new(2).unwrap();
     let token = CancelToken::new();
     token.cancel();
-    let calls: [(&str, &dyn Fn(Vec<Bomb>)); 3] = [
+    type Call<'a> = (&'a str, &'a dyn Fn(Vec<Bomb>));
+    let calls: [Call<'_>; 3] = [
         ("map", &|input| {
             let _ = pool.options().cancel_on(&token).map(input, |_| 0);
         }),
