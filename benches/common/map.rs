@@ -100,6 +100,9 @@ pub enum Body {
     /// rounded to a multiple of 1,000 for the check against `seq`, since
     /// every order of addition rounds differently.
     SumF64(Vec<f64>),
+    /// The wrapping sum of [`Item::run`] over every item, reduced without
+    /// collecting (`Pool::map_reduce`, rayon's `map().reduce()`).
+    SumSpin(Vec<Item>),
     /// For every outer item, a map of the inner items (seeded by the outer
     /// one), folded with [`checksum`].
     Nested {
@@ -146,6 +149,7 @@ impl Body {
             Body::Spin(input) => input.len(),
             Body::SumSquares(input) => input.len(),
             Body::SumF64(input) => input.len(),
+            Body::SumSpin(input) => input.len(),
             Body::Nested { outer, inner } => outer.len() * inner.len(),
             Body::SpinRange(items) | Body::SpinOwned(items) | Body::Watched(items) => items.len(),
             Body::SpinMut(slots) => slots.borrow().len(),
@@ -192,6 +196,9 @@ impl Body {
             Body::SumF64(input) => {
                 let sum = runners.reduce(system, input, |x| *x, 0.0, |a, b| a + b);
                 vec![(sum / 1000.0).round() as u64]
+            }
+            Body::SumSpin(input) => {
+                vec![runners.reduce(system, input, Item::run, 0, u64::wrapping_add)]
             }
             Body::Nested { outer, inner } => runners.map(system, outer, |o| {
                 let results = runners.map(inner_system(system), inner, |x| {
@@ -499,6 +506,11 @@ pub fn workload(name: &str, calibration: &Calibration) -> Option<Workload> {
                     .map(|i| 1.0 + (i % 1000) as f64 / 1000.0)
                     .collect(),
             ),
+        ),
+        "sum-1us" => plain(
+            "sum-1us",
+            "wrapping sum of 100k items of ~1 us, reduced without collecting",
+            Body::SumSpin(spin_items(100_000, &|_| US)),
         ),
         "uniform" => plain(
             "uniform",

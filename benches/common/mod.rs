@@ -380,10 +380,11 @@ pub struct Workload {
 }
 
 /// The workloads, in report order.
-pub const WORKLOADS: [&str; 22] = [
+pub const WORKLOADS: [&str; 23] = [
     "tiny",
     "sum-sq",
     "sum-f64",
+    "sum-1us",
     "uniform",
     "uniform-watched",
     "skewed",
