@@ -193,7 +193,6 @@ where
         let signal = watch.signal();
         for i in range {
             if W::WATCHED && signal.raised() {
-                watch.finished(record.written - record.start);
                 record.stopped_before = true;
                 return false;
             }
@@ -217,7 +216,6 @@ where
                 }
             }
         }
-        watch.finished(record.written - record.start);
         std::mem::forget(record);
         true
     };
@@ -233,19 +231,28 @@ where
         partial,
         mut untaken,
     } = into_inner(stopped);
-    let written = outcome.finished().into_iter().chain(partial);
+    let written: Vec<Range<usize>> = outcome.finished().into_iter().chain(partial).collect();
+    // An item finished exactly when its result was written: the count for
+    // `Cancelled` comes from here, not from a count kept per chunk (a
+    // read-modify-write per chunk that every watched call would pay).
+    let finished = written.iter().map(ExactSizeIterator::len).sum();
     // One at a time, each under `catch_unwind` (`drop_each`): every result is
     // dropped even if some drops panic.
     // SAFETY: finished ranges and the written prefixes of failed ones are
     // disjoint and hold results that no one else drops (the output's length
     // is still 0, and every chunk has stopped); each index is read once.
-    let drop_panic = drop_each(written.flatten().map(|i| unsafe { out.0.add(i).read() }));
+    let drop_panic = drop_each(
+        written
+            .into_iter()
+            .flatten()
+            .map(|i| unsafe { out.0.add(i).read() }),
+    );
     untaken.push(outcome.claimed..len);
     Err(Failure {
         panic: outcome.panic,
         drop_panic,
         error: first_error,
-        cancelled: watch.cancelled(),
+        cancelled: Cancelled { finished },
         untaken,
     })
 }
