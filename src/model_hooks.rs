@@ -2,7 +2,7 @@
 //! `--cfg loom`, hidden from the documentation, and no part of the API.
 //!
 //! They are deliberately thin. A model builds a real [`Pool`] and uses its
-//! public methods wherever they reach the code under test (`map_chunked`,
+//! public methods wherever they reach the code under test (a fixed-chunk `map` (`options().chunk_size(n)`),
 //! dropping the pool); these hooks only add what the public API cannot
 //! express: a job handed to the pool's injector from outside, exactly as the
 //! engine's own entry points hand theirs (`Registry::inject`: push on the
@@ -14,7 +14,7 @@
 //! `unpark` reaches a thread that is blocked on anything but `park` (a mutex,
 //! a join; loom issue #249), which a submitter that goes on to push more work
 //! or drop the pool can be. The latch's park/unpark path is modelled where it
-//! matters: by the models whose caller runs `map_chunked` or `join` on a
+//! matters: by the models whose caller runs a fixed-chunk `map` (`options().chunk_size(n)`) or `join` on a
 //! thread of its own (`loom-tests/src/support.rs`, `from_outside`).
 
 use crate::isolation::Waiting;

@@ -401,7 +401,7 @@ fn two_deep_foreign_waits_do_not_pass_a_refused_task_back_and_forth() {
 }
 
 /// A foreign wait inside a job that another foreign wait ran: the outer
-/// item of a `map_chunked` on pool P holds the lock across a call on Q; the
+/// item of a a fixed-chunk `map` on pool P holds the lock across a call on Q; the
 /// waiting worker of P runs an unrelated task (spawned on P from outside),
 /// which calls R and waits again. That second wait must refuse the map's
 /// ticket too (the map encloses the first wait, lower on the same thread):

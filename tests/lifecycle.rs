@@ -25,7 +25,7 @@ fn named_pool(threads: usize, prefix: &str) -> Pool {
         .unwrap()
 }
 
-/// Calls that leave helper tickets queued (promoted `map`s, `map_chunked`
+/// Calls that leave helper tickets queued (promoted `map`s, a fixed-chunk `map`
 /// offering chunks at once), then an immediate drop.
 fn busy_calls(pool: &Pool) {
     let input: Vec<u64> = (0..2000).collect();

@@ -28,7 +28,7 @@ fn sum_below(n: u64) -> u64 {
 }
 
 /// `map` inside `map`, with the outer items offered to the workers at once
-/// (`map_chunked`) and adaptively (`map`).
+/// (a fixed-chunk `map`) and adaptively (`map`).
 ///
 /// On a pool of 2 or more threads, the caller waits in its first outer item
 /// until a worker has started one, so that an inner map really is called

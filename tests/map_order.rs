@@ -1,7 +1,7 @@
-//! Results come back in input order: `map`, `map_chunked` (every chunk size
+//! Results come back in input order: `map`, a fixed-chunk `map` (every chunk size
 //! from 1 to twice the input) and `for_each` (every index exactly once), over
 //! input sizes from 0 to 10 000 on 1-, 2- and 4-thread pools; chunks of
-//! `map_chunked` run on one thread each, in order; workers really take part
+//! a fixed-chunk `map` run on one thread each, in order; workers really take part
 //! when items are expensive; zero-sized inputs and results work. Every test
 //! runs under a watchdog, so a hang fails it.
 
@@ -77,7 +77,7 @@ fn map_preserves_order_of_heap_results() {
 }
 
 #[test]
-fn map_chunked_preserves_order() {
+fn fixed_chunks_preserve_order() {
     watchdog(WATCHDOG_SECS, || {
         for threads in THREADS {
             let pool = Pool::new(threads).unwrap();
@@ -88,7 +88,7 @@ fn map_chunked_preserves_order() {
                     check_image(
                         &out,
                         len,
-                        &format!("map_chunked, {threads} threads, len {len}, chunk {chunk}"),
+                        &format!("chunk_size, {threads} threads, len {len}, chunk {chunk}"),
                     );
                 }
             }
@@ -97,7 +97,7 @@ fn map_chunked_preserves_order() {
 }
 
 #[test]
-fn map_chunked_accepts_a_huge_chunk_size() {
+fn fixed_chunks_accept_a_huge_chunk_size() {
     watchdog(WATCHDOG_SECS, || {
         let pool = Pool::new(2).unwrap();
         let input: Vec<u64> = (0..100).collect();
@@ -110,7 +110,7 @@ fn map_chunked_accepts_a_huge_chunk_size() {
 
 #[test]
 #[should_panic(expected = "chunk_size")]
-fn map_chunked_refuses_chunk_size_zero() {
+fn fixed_chunks_refuse_chunk_size_zero() {
     watchdog(WATCHDOG_SECS, || {
         let pool = Pool::new(2).unwrap();
         let _ = pool.options().chunk_size(0).map(&[1, 2, 3], |x| x + 1);
@@ -160,7 +160,7 @@ fn order_holds_with_expensive_items() {
                         spin(item);
                         image(i)
                     });
-                    check_image(&out, len, &format!("expensive map_chunked {chunk}"));
+                    check_image(&out, len, &format!("expensive chunk_size {chunk}"));
                 }
                 let visits: Vec<AtomicU32> = (0..len).map(|_| AtomicU32::new(0)).collect();
                 pool.for_each(&input, |&i| {
@@ -218,10 +218,10 @@ thread_local! {
     static SEQ: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Each chunk of `map_chunked` runs on one thread, its items in increasing
+/// Each chunk of a fixed-chunk `map` runs on one thread, its items in increasing
 /// order: every item records its thread and that thread's running count.
 #[test]
-fn map_chunked_runs_each_chunk_on_one_thread_in_order() {
+fn fixed_chunks_each_run_on_one_thread_in_order() {
     watchdog(WATCHDOG_SECS, || {
         let len = 1000;
         let input: Vec<usize> = (0..len).collect();
@@ -267,7 +267,7 @@ fn map_chunked_runs_each_chunk_on_one_thread_in_order() {
         }
         assert!(
             parallel_seen,
-            "no map_chunked call ran on more than one thread"
+            "no fixed-chunk call ran on more than one thread"
         );
     });
 }

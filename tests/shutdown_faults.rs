@@ -508,7 +508,7 @@ fn check_tag(
 
 /// Every kind of job of pool A sees the thread-local its worker's
 /// `on_thread_start` set, keyed by `current_thread_index()`: map (items slow
-/// enough to recruit the workers), map_chunked, try_map, for_each, map_init
+/// enough to recruit the workers), a fixed-chunk map, try_map, for_each, map_init
 /// (`init` and items), apply, spawn, join, scope (and tasks spawned by
 /// tasks), imap and imap_unordered; called from a plain thread and from a
 /// worker of pool B (whose own tag the map family's items see when they run
@@ -534,7 +534,7 @@ fn on_thread_start_state_is_seen_by_every_kind_of_job() {
             };
             assert_eq!(a.map(&input, slow("map")), input);
             assert_eq!(
-                a.options().chunk_size(7).map(&input, slow("map_chunked")),
+                a.options().chunk_size(7).map(&input, slow("chunk_size")),
                 input
             );
             let tried: Result<Vec<u64>, ()> = a.try_map(&input, |x| Ok(slow("try_map")(x)));

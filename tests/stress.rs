@@ -1,7 +1,7 @@
 //! Randomized stress test of the whole public API.
 //!
 //! A seeded generator (`stress/gen.rs`) writes random programs: pools of 1 to
-//! 4 threads; `map`, `map_chunked`, `try_map`, `for_each`, `map_init`,
+//! 4 threads; `map` (also with a fixed chunk size), `try_map`, `for_each`, `map_init`,
 //! `apply`, `spawn` + `Task::join`, `join`, `scope` + `Scope::spawn`, `imap`,
 //! `imap_unordered`, `in_worker` and `Worker::join` calls (the latter through
 //! `in_worker`, or on the handle an item was given, passed down), nested

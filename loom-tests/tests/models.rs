@@ -73,7 +73,7 @@ fn no_lost_wakeup() {
     });
 }
 
-/// Model 3, map completion: `map_chunked` over three chunks on two workers
+/// Model 3, map completion: a fixed-chunk `map` (`options().chunk_size(n)`) over three chunks on two workers
 /// returns the right results in order, through every interleaving of the
 /// tickets' stealing. Each result is created by whichever thread ran its chunk
 /// and read by the caller, so a result not published to the caller (gate or
@@ -152,7 +152,7 @@ fn shutdown_drains() {
 /// that isolation changes.
 static SET_ASIDE_WHILE_WAITING: AtomicUsize = AtomicUsize::new(0);
 
-/// Model 6, nested map: a task on a worker runs an inner `map_chunked` over
+/// Model 6, nested map: a task on a worker runs an inner a fixed-chunk `map` (`options().chunk_size(n)`) over
 /// two chunks. The other worker steals the inner ticket, and its chunk submits
 /// another task, of no call; the first worker, waiting on the inner map, must
 /// not run that task (a wait runs only its own call's work: with a lock held

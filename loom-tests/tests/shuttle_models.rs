@@ -167,7 +167,7 @@ fn nested_map() {
 
 /// Isolation, on 4 workers: the items of an outer map (called from inside
 /// the pool) each hold one shuttle `Mutex` across an inner call, a
-/// `map_chunked` or a `join` by turns. A worker waiting for its inner call
+/// a fixed-chunk `map` (`options().chunk_size(n)`) or a `join` by turns. A worker waiting for its inner call
 /// that picked up another outer item would lock the mutex a second time on
 /// its own thread: shuttle reports the deadlock (mutant
 /// `waiter_runs_foreign`). Every sum is right.
@@ -526,7 +526,7 @@ fn deep_waits_refuse_a_task_once() {
 
 /// A foreign wait inside a job that another foreign wait ran refuses what
 /// that wait refuses. On pool P (2 workers), one worker is held by a task
-/// until the end; the other runs a `map_chunked` over 3 items from `apply`,
+/// until the end; the other runs a a fixed-chunk `map` (`options().chunk_size(n)`) over 3 items from `apply`,
 /// whose item 0 holds a shuttle `Mutex` across `apply` on Q (1 worker),
 /// whose closure blocks until a task spawned on P from outside has called
 /// `apply` on R (1 worker) and returned. Only the map's worker can run that
@@ -586,7 +586,7 @@ fn nested_foreign_waits_refuse_the_outer_loop() {
 }
 
 /// A lock held across `Task::join` on another pool. On pool A (2 workers),
-/// from `apply`, a `map_chunked` over 3 items, each holding one shuttle
+/// from `apply`, a a fixed-chunk `map` (`options().chunk_size(n)`) over 3 items, each holding one shuttle
 /// `Mutex` while it spawns a task on pool B (1 worker) and joins it. A's
 /// worker waiting for the task waits on a root call (a task's), whose
 /// ancestors say nothing; it must refuse the map's ticket because it works
