@@ -34,6 +34,11 @@ use std::time::Duration;
 /// How often a busy worker exposes its oldest pending join to thieves.
 pub(crate) const HEARTBEAT: Duration = Duration::from_micros(100);
 
+/// How soon after an offer a worker may offer again, before the heartbeat,
+/// when another worker is idle and its deque is empty (see
+/// `JoinStack::beat`).
+pub(crate) const EARLY_OFFER: Duration = Duration::from_micros(10);
+
 /// `JoinFrame::state`: a heartbeat turned `b` into a job on the deque.
 const PROMOTED: u8 = 1;
 /// `JoinFrame::state`: the join's call node is made.
@@ -254,7 +259,12 @@ impl JoinStack {
     #[inline(never)]
     ///
     /// `entered` is the worker's entered call (see `current_call`).
-    pub(crate) fn beat(&self, index: usize, entered: *const Call) -> Option<(JobRef, *const Call)> {
+    pub(crate) fn beat(
+        &self,
+        index: usize,
+        entered: *const Call,
+        idle_thief: impl FnOnce() -> bool,
+    ) -> Option<(JobRef, *const Call)> {
         let now = Instant::now();
         let stride = self.stride.get();
         let stride = match self.last_look.get() {
@@ -265,10 +275,15 @@ impl JoinStack {
         self.stride.set(stride);
         self.countdown.set(stride);
         self.last_look.set(Some(now));
+        // Before the heartbeat is due, offer anyway if a thief is idle and
+        // nothing offered earlier still waits for it, at most once per
+        // `EARLY_OFFER`: idle workers fill in a few of those rather than in
+        // heartbeats (`idle_thief` reads shared state, never writes it).
+        let early = |since: Duration| since >= EARLY_OFFER && idle_thief();
         if self
             .last_beat
             .get()
-            .is_some_and(|beat| now.since(beat) < HEARTBEAT)
+            .is_some_and(|beat| now.since(beat) < HEARTBEAT && !early(now.since(beat)))
         {
             return None;
         }
@@ -301,5 +316,92 @@ impl JoinStack {
         // list. The job stays in the frame until its join has taken it back
         // or seen its latch set (`JoinFrame::new`'s contract on `promote`).
         Some((unsafe { (oldest.promote)(oldest, index) }, oldest.node()))
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::{JoinFrame, JoinStack, EARLY_OFFER, HEARTBEAT};
+    use crate::isolation::Waiting;
+    use crate::job::{Declined, Job, JobRef};
+    use crate::sync::Instant;
+    use crate::worker_thread::WorkerThread;
+    use std::time::Duration;
+
+    /// A job that is never run: what the frames below are promoted into.
+    struct Never;
+
+    impl Job for Never {
+        unsafe fn execute(
+            _: *const Self,
+            _: Option<&WorkerThread>,
+            _: Waiting,
+        ) -> Result<(), Declined> {
+            unreachable!("the test runs no job")
+        }
+    }
+
+    static NEVER: Never = Never;
+
+    unsafe fn promote(_: *const JoinFrame, _: usize) -> JobRef {
+        // SAFETY: `NEVER` lives forever, and the job is never run.
+        unsafe { JobRef::new(&NEVER) }
+    }
+
+    fn wait(duration: Duration) {
+        let start = Instant::now();
+        while Instant::now().since(start) < duration {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Before the heartbeat is due, a join is offered only if a thief is
+    /// idle, and not sooner than `EARLY_OFFER` after the last offer. The
+    /// checks that need the heartbeat not to be due yet are retried when
+    /// the thread was held up past it (a loaded machine).
+    #[test]
+    fn an_idle_thief_gets_an_offer_before_the_heartbeat() {
+        let mut clean = 0;
+        for _ in 0..100 {
+            let stack = JoinStack::new();
+            // Three nested pending joins (the countdown to the next look is
+            // not what this tests: `beat` is called directly).
+            stack.countdown.set(u32::MAX);
+            let oldest = JoinFrame::new(&stack, promote);
+            stack.push(&oldest);
+            let middle = JoinFrame::new(&stack, promote);
+            stack.push(&middle);
+            let newest = JoinFrame::new(&stack, promote);
+            stack.push(&newest);
+            let look = |idle: bool| stack.beat(0, std::ptr::null(), || idle).is_some();
+            // The first look offers: no beat yet.
+            let first = Instant::now();
+            assert!(look(false));
+            assert!(oldest.promoted());
+            wait(EARLY_OFFER * 2);
+            let offered_late = look(false);
+            let early = look(true);
+            let in_time = Instant::now().since(first) < HEARTBEAT;
+            if in_time {
+                assert!(
+                    !offered_late,
+                    "offered before the heartbeat with nobody idle"
+                );
+                assert!(early, "an idle thief got no early offer");
+                assert!(middle.promoted());
+                // A heartbeat later, with nobody idle, as before.
+                wait(HEARTBEAT + EARLY_OFFER);
+                assert!(look(false));
+                assert!(newest.promoted());
+                clean += 1;
+            }
+            stack.pop(&newest);
+            stack.pop(&middle);
+            stack.pop(&oldest);
+            if clean == 3 {
+                return;
+            }
+        }
+        panic!("only {clean} of 100 attempts ran within a heartbeat");
     }
 }

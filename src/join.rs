@@ -167,7 +167,9 @@ where
         job: Cell::new(MaybeUninit::uninit()),
     };
     if joins.push(&pending.head) {
-        if let Some((oldest, call)) = joins.beat(worker.index(), worker.entered()) {
+        if let Some((oldest, call)) =
+            joins.beat(worker.index(), worker.entered(), || worker.idle_thief())
+        {
             // SAFETY: the promoted join's frame, and its call, are alive
             // (it is linked: pending on this worker).
             unsafe { worker.push(oldest, call) };

@@ -160,6 +160,14 @@ impl Sleep {
         sleeping_of(self.counters.load(Ordering::Relaxed))
     }
 
+    /// Whether some worker is idle now, searching or asleep (a hint).
+    pub(crate) fn any_idle(&self) -> bool {
+        // Relaxed: a hint for `join`'s early offer, which either answer
+        // keeps correct (an offer is a push, as at any heartbeat).
+        let counters = self.counters.load(Ordering::Relaxed);
+        sleeping_of(counters) + searching_of(counters) > 0
+    }
+
     /// The number of wake-ups issued so far.
     pub(crate) fn wakeups(&self) -> u64 {
         self.wakeups.get()

@@ -190,6 +190,14 @@ impl WorkerThread {
         self.registry.worker_stats(self.index)
     }
 
+    /// Whether an early offer of a join's `b` could be taken at once:
+    /// another worker is idle (searching, or asleep: the offer's push wakes
+    /// it) and nothing offered before still waits in this worker's deque.
+    /// Reads only.
+    pub(crate) fn idle_thief(&self) -> bool {
+        self.deque.is_empty() && self.registry.sleep().any_idle()
+    }
+
     /// Pushes a job of `call` on this worker's deque, where thieves can take
     /// it.
     ///
