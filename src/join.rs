@@ -299,7 +299,8 @@ impl Pool {
     /// made available to idle workers; if nobody takes it, it runs right
     /// after `a` on the same thread. Deciding that costs a few loads and
     /// stores: `b` is offered to thieves only at a heartbeat (about every
-    /// 100 µs of the worker's time), so a `join` at every node of a
+    /// 100 µs of the worker's time, or sooner while another worker is idle
+    /// and nothing offered before waits), so a `join` at every node of a
     /// fine-grained recursion costs little more than the recursion. From
     /// outside the pool, `join` first moves onto a worker (as
     /// [`apply`](Self::apply) does).
