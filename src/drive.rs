@@ -254,9 +254,10 @@ where
                 break;
             }
             let asleep = others_asleep(registry, caller_is_worker);
-            let wake = match asleep {
-                true => registry.engagement().punctuality.wake(),
-                false => Duration::ZERO,
+            let wake = if asleep {
+                registry.engagement().punctuality.wake()
+            } else {
+                Duration::ZERO
             };
             match ask_now(elapsed, done, self.len - done, wake) {
                 None => return Solo::Ask { woke: asleep },
