@@ -25,8 +25,11 @@
 //! worker awake (searching, polling, or busy) asks as before: that help needs
 //! no wake-up.
 //!
-//! The estimate rises to a slower observation at once and falls to a faster
-//! one by a quarter of the difference, erring towards the loop; each call
+//! The estimate rises to a slower observation, but at most to twice its
+//! value at a time (so that one outlier, a virtual CPU descheduled for
+//! milliseconds, cannot leave calls of a few milliseconds alone for long,
+//! while wake-ups that really are slow get there in a few calls), and falls
+//! to a faster one by a quarter of the difference; each call
 //! that declined to ask and finished alone lowers it by 1/32, so that a pool
 //! whose wake-ups got faster asks again within a few dozen calls, and that
 //! ask measures anew. Until the first observation the estimate is zero:
@@ -114,9 +117,13 @@ impl Punctuality {
     /// A first helper started `nanos` after a call that woke it asked.
     pub(crate) fn observe(&self, nanos: u64) {
         let estimate = self.wake_nanos.get();
-        // Up at once, down by a quarter of the difference.
-        let next = if nanos >= estimate {
+        // Up to the observation but at most to twice the estimate (the
+        // first observation is taken whole), down by a quarter of the
+        // difference.
+        let next = if estimate == 0 {
             nanos
+        } else if nanos >= estimate {
+            nanos.min(estimate.saturating_mul(2))
         } else {
             estimate - (estimate - nanos) / 4
         };
@@ -237,19 +244,22 @@ mod tests {
     }
 
     #[test]
-    fn the_estimate_rises_at_once_falls_slowly_and_decays_when_declined() {
+    fn the_estimate_rises_at_most_twofold_falls_slowly_and_decays_when_declined() {
         let punctuality = Punctuality::default();
         assert_eq!(punctuality.wake(), Duration::ZERO);
         punctuality.observe(400_000);
         assert_eq!(punctuality.wake(), 400 * US);
         punctuality.observe(800_000);
         assert_eq!(punctuality.wake(), 800 * US);
+        // One outlier doubles it at most.
+        punctuality.observe(10_000_000_000);
+        assert_eq!(punctuality.wake(), 1_600 * US);
         punctuality.observe(0);
-        assert_eq!(punctuality.wake(), 600 * US);
+        assert_eq!(punctuality.wake(), 1_200 * US);
         punctuality.declined();
         assert_eq!(
             punctuality.wake(),
-            Duration::from_nanos(600_000 - 600_000 / 32)
+            Duration::from_nanos(1_200_000 - 1_200_000 / 32)
         );
     }
 }
