@@ -63,6 +63,8 @@ loom    | waiters_never_poked         | poke_wakes_a_foreign_waiter | deadlock; 
 loom    | set_aside_unannounced       | foreign_wait_sets_aside_its_scope_task | deadlock; threads
 loom    | waiter_runs_foreign         | foreign_wait_sets_aside_its_scope_task | isolation: a foreign wait ran a task of the scope around it
 loom    | calls_skip_pending_joins    | join_b_stays_out_of_a_foreign_wait | isolation: a foreign wait in a join.s .a. ran its .b.
+loom    | wave_wakes_one              | wave_wakes_every_sleeper_it_needs | deadlock; threads
+loom    | new_work_no_fence           | wave_wakes_every_sleeper_it_needs | deadlock; threads
 shuttle | batch_not_announced         | burst_wakes_every_worker  | deadlock! blocked tasks
 shuttle | close_skips_submitters      | imap_outlives_its_pool    | deadlock! blocked tasks
 shuttle | exiting_worker_pushes       | exit_hook_work_runs_on_the_hook | deadlock! blocked tasks

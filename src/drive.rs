@@ -6,11 +6,13 @@
 //!    [`PROMOTE_AFTER`] never touches another thread: a small call costs what
 //!    its loop costs, plus a few clock reads.
 //! 2. **Promotion.** Once the call has run that long, the caller publishes a
-//!    [`Ticket`]: a job that any worker can steal (from the caller's deque if
-//!    it is a worker of this pool, otherwise from the injector). A worker that
-//!    runs the ticket *enters* it, recruits up to two more workers by pushing
-//!    two more tickets (so helpers join in a binary tree, not a chain), and
-//!    claims chunks until none are left.
+//!    wave of [`Ticket`]s, one per helper the remaining work can feed
+//!    (`engagement::wave`), and wakes that many workers in one step: jobs
+//!    that any worker can steal (from the caller's deque if it is a worker of
+//!    this pool, otherwise from the injector). A worker that runs a ticket
+//!    *enters* it, recruits up to two more workers by pushing two more
+//!    tickets if the wave left helpers out (so late helpers join in a binary
+//!    tree, not a chain), and claims chunks until none are left.
 //! 3. **Claiming.** All participants claim chunks from one atomic cursor, in
 //!    input order. With an explicit chunk size every claim is one chunk;
 //!    otherwise a claim takes `remaining / (2 * participants)` indices (at
@@ -26,7 +28,7 @@
 //! and is handed back to the caller in [`Outcome`], which knows exactly which
 //! ranges finished (everything claimed, minus the failed ranges).
 
-use crate::engagement::{ask_now, CallEngagement};
+use crate::engagement::{ask_now, wave, CallEngagement};
 use crate::isolation::{chain_of, Call, Waiting};
 use crate::job::{Declined, Job, JobRef};
 use crate::latch::{Latch, Waiter};
@@ -97,8 +99,9 @@ enum Solo {
     /// for help at least once.
     Done { declined: bool },
     /// Work is left and help is worth asking for; `woke`: every other worker
-    /// slept when it looked.
-    Ask { woke: bool },
+    /// slept when it looked; `wave`: how many helpers to engage at once
+    /// (`engagement::wave`).
+    Ask { woke: bool, wave: usize },
 }
 
 /// The state of one call, on the caller's stack.
@@ -260,7 +263,12 @@ where
                 Duration::ZERO
             };
             match ask_now(elapsed, done, self.len - done, wake) {
-                None => return Solo::Ask { woke: asleep },
+                None => {
+                    let remaining = self.len - done;
+                    let helpers = self.participants - 1;
+                    let wave = wave(elapsed, done, remaining, wake, helpers);
+                    return Solo::Ask { woke: asleep, wave };
+                }
                 Some(next) => {
                     declined = true;
                     batch = next;
@@ -326,7 +334,7 @@ where
             None
         }
         Chunking::Adaptive => match drive.solo_start(&mut local, registry, own_worker.is_some()) {
-            Solo::Ask { woke } => Some(woke),
+            Solo::Ask { woke, wave } => Some((woke, wave)),
             Solo::Done { declined } => {
                 if declined {
                     registry.engagement().punctuality.declined();
@@ -334,10 +342,15 @@ where
                 None
             }
         },
-        // Fixed chunks ask at once: the user chose to split the call.
-        Chunking::Fixed(n) => (len > n).then(|| others_asleep(registry, own_worker.is_some())),
+        // Fixed chunks ask at once, for a helper per chunk beyond the
+        // caller's first: the user chose to split the call.
+        Chunking::Fixed(n) => (len > n).then(|| {
+            let chunks = len.div_ceil(n);
+            let woke = others_asleep(registry, own_worker.is_some());
+            (woke, helpers.min(chunks - 1))
+        }),
     };
-    if let Some(woke) = ask {
+    if let Some((woke, wave)) = ask {
         // The call its helpers work inside, under the one the caller works
         // in (if it is a worker of any pool); the caller works inside it too
         // from now on, so that what its chunks call is under it as well.
@@ -347,22 +360,27 @@ where
         let latch = Latch::new(Waiter::current_for(registry));
         let ticket = Arc::new(Ticket {
             gate: AtomicUsize::new(0),
-            recruits: AtomicUsize::new(helpers - 1),
+            recruits: AtomicUsize::new(helpers - wave),
             drive: (&drive as *const Drive<'_, B, L>).cast(),
             help: help::<B, L>,
             latch: &latch,
             call: &call,
             engagement: CallEngagement::published_now(woke),
         });
-        // SAFETY: the ticket job owns one reference count (`into_raw`) that
-        // `Ticket::execute` takes back; `drive` and `latch` outlive every
-        // helper that enters, because we close the gate and wait below.
-        let job = unsafe { JobRef::new(Arc::into_raw(Arc::clone(&ticket))) };
+        // The wave: one ticket per helper engaged now, published and woken
+        // for in one step.
+        let jobs = (0..wave).map(|_| {
+            // SAFETY: each ticket job owns one reference count (`into_raw`)
+            // that `Ticket::execute` takes back; `drive` and `latch` outlive
+            // every helper that enters, because we close the gate and wait
+            // below.
+            unsafe { JobRef::new(Arc::into_raw(Arc::clone(&ticket))) }
+        });
         // SAFETY: `call` lives in this frame.
         unsafe {
             match own_worker {
-                Some(worker) => worker.push(job, &call),
-                None => registry.inject(job, &call),
+                Some(worker) => worker.push_wave(jobs, &call),
+                None => registry.inject_wave(jobs, &call),
             }
         }
         drive.participate(&mut local);

@@ -168,6 +168,32 @@ pub(crate) fn ask_now(
     Some(usize::try_from(batch).unwrap_or(usize::MAX).max(1))
 }
 
+/// How many helpers a call engages at once when it asks for help: the
+/// tickets it publishes in one step and the sleepers it wakes for them
+/// (`Sleep::new_work_for`), instead of one helper that recruits the next.
+/// As many as the remaining work can feed: at most one per item left beyond
+/// the caller's next, and, when help needs a wake-up (`wake` non-zero), only
+/// as many as each find more than twice the wake-up of work at the caller's
+/// pace (`ask_now`'s rule, for one helper); at least one (the call asks), at
+/// most `helpers`.
+pub(crate) fn wave(
+    elapsed: Duration,
+    done: usize,
+    remaining: usize,
+    wake: Duration,
+    helpers: usize,
+) -> usize {
+    let mut wave = helpers.min(remaining.saturating_sub(1));
+    if !wake.is_zero() {
+        let elapsed = elapsed.as_nanos().max(1);
+        let done = (done as u128).max(1);
+        let alone = elapsed.saturating_mul(remaining as u128) / done;
+        let fed = alone / wake.as_nanos().saturating_mul(2);
+        wave = wave.min(usize::try_from(fed).unwrap_or(usize::MAX));
+    }
+    wave.max(1)
+}
+
 /// A pool's engagement totals, and its punctuality.
 #[derive(Default)]
 pub(crate) struct Engagement {
@@ -207,7 +233,7 @@ impl Engagement {
 
 #[cfg(all(test, not(any(loom, shuttle))))]
 mod tests {
-    use super::{ask_now, Punctuality};
+    use super::{ask_now, wave, Punctuality};
     use std::time::Duration;
 
     const US: Duration = Duration::from_micros(1);
@@ -241,6 +267,21 @@ mod tests {
             ask_now(Duration::ZERO, usize::MAX, 1, Duration::MAX),
             Some(usize::MAX)
         );
+    }
+
+    #[test]
+    fn a_wave_engages_as_many_helpers_as_the_work_can_feed() {
+        // No wake-up needed: every helper, but one per item left beyond one.
+        assert_eq!(wave(10 * US, 10, 1000, Duration::ZERO, 15), 15);
+        assert_eq!(wave(10 * US, 10, 4, Duration::ZERO, 15), 3);
+        assert_eq!(wave(10 * US, 10, 1, Duration::ZERO, 15), 1);
+        // 1000 items left at 1 µs alone: 1 ms, each helper needs 2 x 100 µs.
+        assert_eq!(wave(10 * US, 10, 1000, 100 * US, 15), 5);
+        assert_eq!(wave(10 * US, 10, 1000, 10 * US, 15), 15);
+        // Always at least one: the call asked.
+        assert_eq!(wave(10 * US, 10, 1000, 10_000 * US, 15), 1);
+        assert_eq!(wave(Duration::MAX, 1, usize::MAX, 400 * US, 15), 15);
+        assert_eq!(wave(Duration::ZERO, 0, 0, Duration::MAX, 0), 1);
     }
 
     #[test]

@@ -109,3 +109,34 @@ pub unsafe fn inject(pool: &Pool, job: &CountedJob<'_>) {
     // SAFETY: a job of no call.
     unsafe { pool.registry().inject(job_ref, std::ptr::null()) };
 }
+
+/// The sleep protocol of one pool alone, without workers around it: for the
+/// model of a wave's wake-ups, which must see one publish wake every
+/// sleeper its jobs need, with no baton passed by a searcher to help.
+pub struct Sleepers {
+    sleep: crate::sleep::Sleep,
+}
+
+impl Sleepers {
+    /// The sleep state of a pool of `threads` workers, all awake.
+    pub fn new(threads: usize) -> Sleepers {
+        Sleepers {
+            sleep: crate::sleep::Sleep::new(threads),
+        }
+    }
+
+    /// Worker `index` found nothing to do: it counts as searching, then
+    /// goes to sleep unless `has_news` says otherwise once the sleep is
+    /// announced. Returns whether it blocked (and was woken).
+    pub fn idle(&self, index: usize, has_news: impl FnOnce() -> bool) -> bool {
+        self.sleep.start_searching();
+        self.sleep.sleep(index, has_news)
+    }
+
+    /// A publisher made `jobs` jobs visible at once (`Sleep::new_work_for`,
+    /// as a wave of tickets is published). Returns how many it woke.
+    pub fn publish(&self, jobs: usize) -> usize {
+        self.sleep
+            .new_work_for(jobs, |_| crate::isolation::Verdict::Accepts)
+    }
+}

@@ -134,6 +134,28 @@ impl Registry {
             .new_work(|shown| shown.judge(unsafe { isolation::walk(call) }));
     }
 
+    /// Submits several jobs of `call` from outside the pool at once (a wave
+    /// of a call's tickets) and wakes workers for all of them in one step.
+    ///
+    /// # Safety
+    ///
+    /// As [`inject`](Self::inject).
+    pub(crate) unsafe fn inject_wave(
+        &self,
+        jobs: impl IntoIterator<Item = JobRef>,
+        call: *const Call,
+    ) {
+        let mut pushed = 0;
+        for job in jobs {
+            self.injector.push(job);
+            pushed += 1;
+        }
+        // SAFETY: forwarded to the caller.
+        self.sleep.new_work_for(pushed, |shown| {
+            shown.judge(unsafe { isolation::walk(call) })
+        });
+    }
+
     /// Submits a job of `call`: on the calling worker's deque if it is one of
     /// this pool's workers (where other workers may steal it), otherwise on
     /// the injector.

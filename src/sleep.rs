@@ -1,5 +1,6 @@
 //! The sleep/wake protocol: idle workers spin briefly, then sleep on their own
-//! slot; whoever publishes work wakes at most one of them.
+//! slot; whoever publishes work wakes one of them per job it published at
+//! once, beyond those already searching.
 //!
 //! `docs/design.md` ("Sleeping and waking") gives the full argument; in short:
 //!
@@ -21,8 +22,10 @@
 //!
 //! Publishers skip the wake-up when some worker is already searching: that
 //! worker will find the job. When the last searcher stops searching it wakes a
-//! sleeper if work is left, so a burst of jobs recruits workers one at a time,
-//! and only as many as there are jobs for.
+//! sleeper if work is left, so a burst of jobs pushed one by one recruits
+//! workers one at a time, and only as many as there are jobs for. Jobs
+//! published together (a call's wave of tickets, `new_work_for`) wake their
+//! workers in that one step.
 //!
 //! A worker that waits inside a call (`isolation.rs`) is none of these: it
 //! runs only the jobs its wait accepts, so general news must not wake it.
@@ -216,6 +219,19 @@ impl Sleep {
     /// Returns the number of idle workers it woke (0 or 1).
     #[inline]
     pub(crate) fn new_work(&self, judge: impl Fn(&Shown) -> Verdict) -> usize {
+        self.new_work_for(1, judge)
+    }
+
+    /// Called after `jobs` new jobs (at least one) were made visible at
+    /// once: a wave of a call's tickets (`drive.rs`). Wakes idle sleepers
+    /// until `jobs` workers search for them (those searching already count),
+    /// all in this one step rather than one woken worker waking the next,
+    /// and pokes waiters as `new_work` does (`judge` is asked once per
+    /// waiter: the jobs are of one call).
+    ///
+    /// Returns the number of idle workers it woke (at most `jobs`).
+    #[inline]
+    pub(crate) fn new_work_for(&self, jobs: usize, judge: impl Fn(&Shown) -> Verdict) -> usize {
         // SeqCst fence, pairing with the fence in `sleep` (and in
         // `stop_searching`, `show_waiting`): either the sleeper's re-check
         // (the waiter's search) sees our push, or our loads below see the
@@ -225,11 +241,23 @@ impl Sleep {
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above.
         let counters = self.counters.load(Ordering::Relaxed);
-        let woken = if searching_of(counters) == 0 && sleeping_of(counters) > 0 {
-            self.wake_one()
-        } else {
-            0
-        };
+        // Waking more than one is only faster, never needed for liveness: a
+        // woken worker comes back as a searcher, and the last searcher to
+        // stop passes the baton while work is left (`stop_searching`).
+        let wanted = jobs
+            .saturating_sub(searching_of(counters))
+            .min(sleeping_of(counters));
+        // Mutant `wave_wakes_one`: a wave wakes a single sleeper, and the
+        // rest of its helpers come one after the other through the baton.
+        #[cfg(stealpool_mutant = "wave_wakes_one")]
+        let wanted = wanted.min(1);
+        let mut woken = 0;
+        while woken < wanted {
+            match self.wake_one() {
+                0 => break,
+                one => woken += one,
+            }
+        }
         // Mutant `waiters_never_poked`: only idle workers hear of new jobs.
         #[cfg(not(stealpool_mutant = "waiters_never_poked"))]
         if waiting_of(counters) > 0 {
@@ -481,5 +509,61 @@ impl Sleep {
         for index in 0..self.slots.len() {
             self.wake(index);
         }
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::Sleep;
+    use crate::isolation::Verdict;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    /// Spins until `done`, failing after ten seconds.
+    fn until(what: &str, done: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(10), "never: {what}");
+            thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_wave_wakes_the_sleepers_its_jobs_need_in_one_step() {
+        let sleep = Sleep::new(3);
+        let woken = AtomicUsize::new(0);
+        thread::scope(|scope| {
+            for index in 0..3 {
+                let (sleep, woken) = (&sleep, &woken);
+                scope.spawn(move || {
+                    sleep.start_searching();
+                    assert!(sleep.sleep(index, || false), "slept without blocking");
+                    woken.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            let checks = std::panic::catch_unwind(|| {
+                until("three asleep", || sleep.idle_sleepers() == 3);
+                // One publish of two jobs wakes two sleepers, not one that
+                // would wake the next.
+                assert_eq!(sleep.new_work_for(2, |_| Verdict::Accepts), 2);
+                until("two woken", || woken.load(Ordering::SeqCst) == 2);
+                assert_eq!(sleep.idle_sleepers(), 1);
+                // The two woken search (they never stopped): they count
+                // against the next jobs, so one job or two wake nobody,
+                // three wake one.
+                assert_eq!(sleep.new_work(|_| Verdict::Accepts), 0);
+                assert_eq!(sleep.new_work_for(2, |_| Verdict::Accepts), 0);
+                assert_eq!(sleep.new_work_for(3, |_| Verdict::Accepts), 1);
+            });
+            // A failed check leaves sleepers behind: wake them, so that the
+            // scope ends and the failure is reported instead of a hang.
+            if let Err(panic) = checks {
+                sleep.wake_all();
+                std::panic::resume_unwind(panic);
+            }
+        });
+        assert_eq!(woken.load(Ordering::SeqCst), 3);
+        assert_eq!(sleep.wakeups(), 3);
     }
 }

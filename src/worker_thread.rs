@@ -213,6 +213,29 @@ impl WorkerThread {
             .new_work(|shown| shown.judge(unsafe { isolation::walk(call) }));
     }
 
+    /// Pushes several jobs of `call` at once (a wave of a call's tickets)
+    /// and wakes workers for all of them in one step
+    /// (`Sleep::new_work_for`).
+    ///
+    /// # Safety
+    ///
+    /// As [`push`](Self::push).
+    pub(crate) unsafe fn push_wave(
+        &self,
+        jobs: impl IntoIterator<Item = JobRef>,
+        call: *const Call,
+    ) {
+        let mut pushed = 0;
+        for job in jobs {
+            self.deque.push(job);
+            pushed += 1;
+        }
+        // SAFETY: forwarded to the caller.
+        self.registry.sleep().new_work_for(pushed, |shown| {
+            shown.judge(unsafe { isolation::walk(call) })
+        });
+    }
+
     /// Offers a job to this worker in a wait that accepts `waiting`: runs it,
     /// or sets it aside if the wait does not accept it. Returns whether it
     /// ran.

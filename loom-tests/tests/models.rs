@@ -759,3 +759,36 @@ fn task_awaited_from_the_main_thread() {
         drop(pool);
     });
 }
+
+/// Model 23, a wave wakes every sleeper it needs: two workers of one pool's
+/// sleep state find nothing and go to sleep while a publisher makes two jobs
+/// visible at once and publishes them as one wave (`Sleep::new_work_for`,
+/// how a call engages its helpers). Each worker either sees the jobs in the
+/// re-check after it announced its sleep, or is woken by that one publish:
+/// the model leaves out the baton that a searcher passes when it stops
+/// (the workers here run nothing after waking), so a wave that wakes fewer
+/// sleepers than it has jobs, counting the searchers, leaves one asleep for
+/// ever, which loom reports as a deadlock.
+#[test]
+fn wave_wakes_every_sleeper_it_needs() {
+    check("wave_wakes_every_sleeper_it_needs", 3, || {
+        let sleepers = loom::sync::Arc::new(stealpool::model_hooks::Sleepers::new(2));
+        let jobs = loom::sync::Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let workers: Vec<_> = (0..2)
+            .map(|index| {
+                let sleepers = loom::sync::Arc::clone(&sleepers);
+                let jobs = loom::sync::Arc::clone(&jobs);
+                // Relaxed: the protocol's fences order the publisher's store
+                // before the re-check (the news is what the fences order).
+                loom::thread::spawn(move || {
+                    sleepers.idle(index, || jobs.load(Ordering::Relaxed) > 0);
+                })
+            })
+            .collect();
+        jobs.store(2, Ordering::Relaxed);
+        assert!(sleepers.publish(2) <= 2, "a wave woke more than its jobs");
+        for worker in workers {
+            worker.join().expect("a worker panicked");
+        }
+    });
+}
