@@ -516,8 +516,7 @@ impl Sleep {
 mod tests {
     use super::Sleep;
     use crate::isolation::Verdict;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::thread;
+    use crate::sync::{thread, AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     /// Spins until `done`, failing after ten seconds.
