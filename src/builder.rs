@@ -294,7 +294,8 @@ impl std::error::Error for BuildError {
     }
 }
 
-#[cfg(all(test, not(any(loom, shuttle))))]
+#[cfg(test)]
+#[cfg(not(any(loom, shuttle)))]
 mod tests {
     use super::{BuildError, PoolBuilder, MAX_THREADS};
 

@@ -28,7 +28,7 @@
 //! and is handed back to the caller in [`Outcome`], which knows exactly which
 //! ranges finished (everything claimed, minus the failed ranges).
 
-use crate::engagement::{ask_now, wave, CallEngagement};
+use crate::engagement::{ask_now, wave, CallEngagement, Pace};
 use crate::isolation::{chain_of, Call, Waiting};
 use crate::job::{Declined, Job, JobRef};
 use crate::latch::{Latch, Waiter};
@@ -244,10 +244,7 @@ where
             self.run(local, range);
             let elapsed = started.elapsed();
             if elapsed < PROMOTE_AFTER {
-                // 1, 3, 12, 48, ...: the clock is read after 1, 4, 16, 64, ...
-                // items, so an expensive first item recruits help at once,
-                // and a small call reads the clock only a few times.
-                batch = batch.saturating_mul(if batch == 1 { 3 } else { 4 });
+                batch = next_batch(batch);
                 continue;
             }
             // Relaxed: a hint, see `claim`. Alone, the caller's claims are
@@ -262,12 +259,17 @@ where
             } else {
                 Duration::ZERO
             };
-            match ask_now(elapsed, done, self.len - done, wake) {
+            let pace = Pace {
+                elapsed,
+                done,
+                len: self.len,
+            };
+            match ask_now(pace, wake) {
                 None => {
-                    let remaining = self.len - done;
-                    let helpers = self.participants - 1;
-                    let wave = wave(elapsed, done, remaining, wake, helpers);
-                    return Solo::Ask { woke: asleep, wave };
+                    return Solo::Ask {
+                        woke: asleep,
+                        wave: wave(pace, wake, self.participants - 1),
+                    };
                 }
                 Some(next) => {
                     declined = true;
@@ -289,6 +291,14 @@ where
             panic: failures.panic,
         }
     }
+}
+
+/// The solo start's next batch after one of `batch` items: 1, 3, 12, 48,
+/// ..., so that the clock is read after 1, 4, 16, 64, ... items: an
+/// expensive first item recruits help at once, and a small call reads the
+/// clock only a few times.
+fn next_batch(batch: usize) -> usize {
+    batch.saturating_mul(if batch == 1 { 3 } else { 4 })
 }
 
 /// Runs `body` over the chunks of `0..len` on the caller and the workers of
@@ -584,10 +594,84 @@ where
     drive.participate_fresh();
 }
 
-#[cfg(all(test, not(any(loom, shuttle))))]
+#[cfg(test)]
+#[cfg(not(any(loom, shuttle)))]
 mod tests {
-    use super::Outcome;
+    use super::{next_batch, Chunking, Drive, Outcome};
+    use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
+    use crossbeam_utils::CachePadded;
+    use std::marker::PhantomData;
     use std::ops::Range;
+
+    type Body = fn(&mut (), Range<usize>) -> bool;
+
+    /// A call of `len` items for `participants` threads, its cursor at
+    /// `claimed`, whose body does nothing.
+    fn drive(
+        len: usize,
+        chunking: Chunking,
+        participants: usize,
+        claimed: usize,
+    ) -> Drive<'static, Body, ()> {
+        static BODY: Body = |_, _| true;
+        Drive {
+            len,
+            chunking,
+            participants,
+            body: &BODY,
+            local: PhantomData,
+            cursor: CachePadded::new(AtomicUsize::new(claimed)),
+            stop: AtomicBool::new(false),
+            failures: Mutex::new(Default::default()),
+        }
+    }
+
+    #[test]
+    fn the_solo_start_reads_the_clock_after_1_4_16_64_items() {
+        let mut batch = 1;
+        let mut ran = Vec::new();
+        let mut total = 0;
+        for _ in 0..4 {
+            total += batch;
+            ran.push(total);
+            batch = next_batch(batch);
+        }
+        assert_eq!(ran, [1, 4, 16, 64]);
+        assert_eq!(next_batch(usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn guided_claims_take_a_share_of_what_remains() {
+        let call = drive(1000, Chunking::Adaptive, 2, 0);
+        // remaining / (2 x participants), at least one once `claim` clamps.
+        assert_eq!(call.chunk_len(1000), 250);
+        assert_eq!(call.chunk_len(7), 1);
+        assert_eq!(call.chunk_len(3), 0);
+        let three = drive(1000, Chunking::Adaptive, 3, 0);
+        assert_eq!(three.chunk_len(1000), 166);
+        let fixed = drive(1000, Chunking::Fixed(64), 2, 0);
+        assert_eq!(fixed.chunk_len(1000), 64);
+        assert_eq!(fixed.chunk_len(3), 64);
+        // Claims walk the cursor in order and shrink.
+        let ranges: Vec<_> =
+            std::iter::from_fn(|| call.claim(|left| call.chunk_len(left))).collect();
+        assert_eq!(ranges[..3], [0..250, 250..437, 437..577]);
+        assert_eq!(ranges.last(), Some(&(999..1000)));
+        assert_eq!(call.cursor.load(Ordering::Relaxed), 1000);
+    }
+
+    #[test]
+    fn a_recruit_is_worth_it_while_more_than_one_claim_is_left() {
+        let at = |claimed| drive(100, Chunking::Adaptive, 2, claimed).more_than_one_chunk_left();
+        assert!(at(0));
+        assert!(at(98));
+        assert!(!at(99));
+        assert!(!at(100));
+        let fixed =
+            |claimed| drive(100, Chunking::Fixed(10), 2, claimed).more_than_one_chunk_left();
+        assert!(fixed(89));
+        assert!(!fixed(90));
+    }
 
     fn finished(claimed: usize, failed: &[Range<usize>]) -> Vec<Range<usize>> {
         Outcome {
@@ -652,9 +736,10 @@ mod tests {
 
 /// Whether a call asks for help that only a wake-up can bring, with the
 /// pool's real sleep state and clock.
-#[cfg(all(test, not(any(loom, shuttle))))]
+#[cfg(test)]
+#[cfg(not(any(loom, shuttle)))]
 mod asking {
-    use crate::Pool;
+    use crate::{Pool, PoolBuilder};
     use std::time::{Duration, Instant};
 
     /// About a millisecond of waiting (spun: the engine's files take
@@ -688,6 +773,7 @@ mod asking {
 
     #[test]
     fn a_call_that_a_woken_helper_cannot_reach_in_time_goes_on_alone() {
+        crate::test_watchdog::arm();
         let pool = asleep_pool();
         // Wake-ups take 10 s here: no help can arrive within 2 ms.
         pool.registry()
@@ -704,8 +790,40 @@ mod asking {
         assert!(wake < Duration::from_secs(10), "{wake:?}");
     }
 
+    /// The wake-up estimate matters only while every other worker sleeps:
+    /// with one awake (polling), even a 10 s estimate asks.
+    #[test]
+    fn a_call_asks_while_a_worker_is_awake_whatever_the_estimate() {
+        crate::test_watchdog::arm();
+        let pool = PoolBuilder::default()
+            .threads(2)
+            .idle_poll(Duration::from_secs(3600))
+            .build()
+            .expect("a pool of 2");
+        pool.registry()
+            .engagement()
+            .punctuality
+            .observe(10_000_000_000);
+        assert_eq!(call(&pool), (0..2000).collect::<Vec<_>>());
+        assert_eq!(pool.stats().calls_asking_help, 1);
+    }
+
+    /// Fixed chunks ask at once, but only when there is a chunk to give.
+    #[test]
+    fn fixed_chunks_ask_when_there_is_more_than_one() {
+        crate::test_watchdog::arm();
+        let pool = asleep_pool();
+        let one = pool.options().chunk_size(8).map(0..8, |i| i);
+        assert_eq!(one, (0..8).collect::<Vec<_>>());
+        assert_eq!(pool.stats().calls_asking_help, 0);
+        let two = pool.options().chunk_size(8).map(0..9, |i| i);
+        assert_eq!(two, (0..9).collect::<Vec<_>>());
+        assert_eq!(pool.stats().calls_asking_help, 1);
+    }
+
     #[test]
     fn a_call_asks_while_no_wake_up_was_seen_and_learns_from_it() {
+        crate::test_watchdog::arm();
         let pool = asleep_pool();
         let out = call(&pool);
         assert_eq!(out, (0..2000).collect::<Vec<_>>());

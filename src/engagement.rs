@@ -142,53 +142,64 @@ impl Punctuality {
     }
 }
 
-/// Whether a call that ran `done` items in `elapsed` and has `remaining`
-/// left asks for help now, given that a helper starts `wake` after the ask
-/// (zero: no wake-up is needed). `None`: ask. `Some(batch)`: go on alone for
-/// `batch` more items (about a quarter of `wake` at the pace so far, at
-/// least one), then look again.
-pub(crate) fn ask_now(
-    elapsed: Duration,
-    done: usize,
-    remaining: usize,
-    wake: Duration,
-) -> Option<usize> {
+/// Where a call's solo start stands when it looks at the clock: `done` of
+/// its `len` items ran in `elapsed`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pace {
+    pub(crate) elapsed: Duration,
+    pub(crate) done: usize,
+    pub(crate) len: usize,
+}
+
+impl Pace {
+    /// The items not run yet.
+    fn remaining(&self) -> usize {
+        self.len.saturating_sub(self.done)
+    }
+
+    /// The time, in nanoseconds, that the rest would take the caller alone
+    /// at its pace so far.
+    fn alone(&self) -> u128 {
+        let elapsed = self.elapsed.as_nanos().max(1);
+        let done = (self.done as u128).max(1);
+        elapsed.saturating_mul(self.remaining() as u128) / done
+    }
+
+    /// The items that `nanos` of the caller's time runs at this pace.
+    fn items_in(&self, nanos: u128) -> usize {
+        let elapsed = self.elapsed.as_nanos().max(1);
+        let done = (self.done as u128).max(1);
+        usize::try_from(nanos.saturating_mul(done) / elapsed).unwrap_or(usize::MAX)
+    }
+}
+
+/// Whether a call at `pace` asks for help now, given that a helper starts
+/// `wake` after the ask (zero: no wake-up is needed). `None`: ask.
+/// `Some(batch)`: go on alone for `batch` more items (about a quarter of
+/// `wake` at the pace so far, at least one), then look again.
+pub(crate) fn ask_now(pace: Pace, wake: Duration) -> Option<usize> {
     if cfg!(any(loom, shuttle)) || wake.is_zero() {
         return None;
     }
-    let elapsed = elapsed.as_nanos().max(1);
-    let done = (done as u128).max(1);
-    // The time the rest would take the caller alone, at its pace so far.
-    let alone = elapsed.saturating_mul(remaining as u128) / done;
     let wake = wake.as_nanos();
-    if alone > wake.saturating_mul(2) {
+    if pace.alone() > wake.saturating_mul(2) {
         return None;
     }
-    let batch = (wake / 4).saturating_mul(done) / elapsed;
-    Some(usize::try_from(batch).unwrap_or(usize::MAX).max(1))
+    Some(pace.items_in(wake / 4).max(1))
 }
 
-/// How many helpers a call engages at once when it asks for help: the
-/// tickets it publishes in one step and the sleepers it wakes for them
+/// How many helpers a call at `pace` engages at once when it asks for help:
+/// the tickets it publishes in one step and the sleepers it wakes for them
 /// (`Sleep::new_work_for`), instead of one helper that recruits the next.
 /// As many as the remaining work can feed: at most one per item left beyond
 /// the caller's next, and, when help needs a wake-up (`wake` non-zero), only
 /// as many as each find more than twice the wake-up of work at the caller's
 /// pace (`ask_now`'s rule, for one helper); at least one (the call asks), at
 /// most `helpers`.
-pub(crate) fn wave(
-    elapsed: Duration,
-    done: usize,
-    remaining: usize,
-    wake: Duration,
-    helpers: usize,
-) -> usize {
-    let mut wave = helpers.min(remaining.saturating_sub(1));
+pub(crate) fn wave(pace: Pace, wake: Duration, helpers: usize) -> usize {
+    let mut wave = helpers.min(pace.remaining().saturating_sub(1));
     if !wake.is_zero() {
-        let elapsed = elapsed.as_nanos().max(1);
-        let done = (done as u128).max(1);
-        let alone = elapsed.saturating_mul(remaining as u128) / done;
-        let fed = alone / wake.as_nanos().saturating_mul(2);
+        let fed = pace.alone() / wake.as_nanos().saturating_mul(2);
         wave = wave.min(usize::try_from(fed).unwrap_or(usize::MAX));
     }
     wave.max(1)
@@ -231,57 +242,100 @@ impl Engagement {
     }
 }
 
-#[cfg(all(test, not(any(loom, shuttle))))]
+#[cfg(test)]
+#[cfg(not(any(loom, shuttle)))]
 mod tests {
-    use super::{ask_now, wave, Punctuality};
+    use super::{ask_now, wave, CallEngagement, Pace, Punctuality};
     use std::time::Duration;
 
     const US: Duration = Duration::from_micros(1);
 
+    /// `done` items in `elapsed`, `remaining` left.
+    fn pace(elapsed: Duration, done: usize, remaining: usize) -> Pace {
+        Pace {
+            elapsed,
+            done,
+            len: done + remaining,
+        }
+    }
+
     #[test]
     fn asks_when_no_wake_up_is_needed_or_none_was_seen() {
-        assert_eq!(ask_now(5 * US, 10, 1, Duration::ZERO), None);
+        assert_eq!(ask_now(pace(5 * US, 10, 1), Duration::ZERO), None);
+        // Even when the rest would take no time at all.
+        assert_eq!(ask_now(pace(Duration::ZERO, 10, 1), Duration::ZERO), None);
     }
 
     #[test]
     fn asks_only_if_more_than_twice_the_wake_up_remains() {
-        // 1 µs an item: 1000 items left is 1 ms alone.
-        assert_eq!(ask_now(10 * US, 10, 1000, 400 * US), None);
-        assert!(ask_now(10 * US, 10, 1000, 500 * US).is_some());
-        assert!(ask_now(10 * US, 10, 1000, 10_000 * US).is_some());
+        assert_eq!(ask_now(pace(10 * US, 10, 1000), 400 * US), None);
+        assert!(ask_now(pace(10 * US, 10, 1000), 500 * US).is_some());
+        assert!(ask_now(pace(10 * US, 10, 1000), 10_000 * US).is_some());
+        // What remains counts, not what ran: 1 µs an item either way.
+        assert_eq!(ask_now(pace(100 * US, 100, 1000), 400 * US), None);
+        assert!(ask_now(pace(1000 * US, 1000, 100), 400 * US).is_some());
     }
 
     #[test]
     fn goes_on_for_about_a_quarter_of_the_wake_up() {
-        // 1 µs an item, a 400 µs wake-up: look again after 100 items.
-        assert_eq!(ask_now(10 * US, 10, 100, 400 * US), Some(100));
-        // Items slower than a quarter of the wake-up: one at a time.
-        assert_eq!(ask_now(10 * US, 1, 1, 20 * US), Some(1));
+        assert_eq!(ask_now(pace(10 * US, 10, 100), 400 * US), Some(100));
+        assert_eq!(ask_now(pace(10 * US, 1, 1), 20 * US), Some(1));
     }
 
     #[test]
     fn extreme_values_neither_overflow_nor_divide_by_zero() {
-        assert_eq!(ask_now(Duration::MAX, 1, usize::MAX, 400 * US), None);
-        assert!(ask_now(Duration::ZERO, 0, 0, Duration::MAX).is_some());
-        assert_eq!(
-            ask_now(Duration::ZERO, usize::MAX, 1, Duration::MAX),
-            Some(usize::MAX)
-        );
+        let huge = Pace {
+            elapsed: Duration::MAX,
+            done: 1,
+            len: usize::MAX,
+        };
+        assert_eq!(ask_now(huge, 400 * US), None);
+        assert!(ask_now(pace(Duration::ZERO, 0, 0), Duration::MAX).is_some());
+        let all_but_one = Pace {
+            elapsed: Duration::ZERO,
+            done: usize::MAX - 1,
+            len: usize::MAX,
+        };
+        assert_eq!(ask_now(all_but_one, Duration::MAX), Some(usize::MAX));
+        // A length below what ran (never made by `drive`) leaves nothing.
+        let past = Pace {
+            elapsed: 10 * US,
+            done: 10,
+            len: 5,
+        };
+        assert_eq!(ask_now(past, 400 * US), Some(100));
+        assert_eq!(wave(huge, 400 * US, 15), 15);
     }
 
     #[test]
     fn a_wave_engages_as_many_helpers_as_the_work_can_feed() {
         // No wake-up needed: every helper, but one per item left beyond one.
-        assert_eq!(wave(10 * US, 10, 1000, Duration::ZERO, 15), 15);
-        assert_eq!(wave(10 * US, 10, 4, Duration::ZERO, 15), 3);
-        assert_eq!(wave(10 * US, 10, 1, Duration::ZERO, 15), 1);
+        assert_eq!(wave(pace(10 * US, 10, 1000), Duration::ZERO, 15), 15);
+        assert_eq!(wave(pace(10 * US, 10, 4), Duration::ZERO, 15), 3);
+        assert_eq!(wave(pace(10 * US, 10, 1), Duration::ZERO, 15), 1);
         // 1000 items left at 1 µs alone: 1 ms, each helper needs 2 x 100 µs.
-        assert_eq!(wave(10 * US, 10, 1000, 100 * US, 15), 5);
-        assert_eq!(wave(10 * US, 10, 1000, 10 * US, 15), 15);
+        assert_eq!(wave(pace(10 * US, 10, 1000), 100 * US, 15), 5);
+        assert_eq!(wave(pace(10 * US, 10, 1000), 10 * US, 15), 15);
         // Always at least one: the call asked.
-        assert_eq!(wave(10 * US, 10, 1000, 10_000 * US, 15), 1);
-        assert_eq!(wave(Duration::MAX, 1, usize::MAX, 400 * US, 15), 15);
-        assert_eq!(wave(Duration::ZERO, 0, 0, Duration::MAX, 0), 1);
+        assert_eq!(wave(pace(10 * US, 10, 1000), 10_000 * US, 15), 1);
+        assert_eq!(wave(pace(Duration::ZERO, 0, 0), Duration::MAX, 0), 1);
+    }
+
+    #[test]
+    fn the_first_arrival_of_a_call_that_woke_a_helper_is_observed() {
+        let punctuality = Punctuality::default();
+        let call = CallEngagement::published_now(true);
+        let first = call.arrives(Some(&punctuality));
+        assert!(first >= 1);
+        // What `arrives` returns is the time since the ask, plus one.
+        assert_eq!(punctuality.wake(), Duration::from_nanos(first - 1));
+        let second = call.arrives(Some(&punctuality));
+        assert!(second >= first);
+        assert_eq!(punctuality.wake(), Duration::from_nanos(first - 1));
+        // A call that found a worker awake teaches nothing about wake-ups.
+        let untaught = Punctuality::default();
+        CallEngagement::published_now(false).arrives(Some(&untaught));
+        assert_eq!(untaught.wake(), Duration::ZERO);
     }
 
     #[test]
@@ -295,12 +349,15 @@ mod tests {
         // One outlier doubles it at most.
         punctuality.observe(10_000_000_000);
         assert_eq!(punctuality.wake(), 1_600 * US);
+        // Down by a quarter of the difference.
+        punctuality.observe(400_000);
+        assert_eq!(punctuality.wake(), 1_300 * US);
         punctuality.observe(0);
-        assert_eq!(punctuality.wake(), 1_200 * US);
+        assert_eq!(punctuality.wake(), Duration::from_nanos(975_000));
         punctuality.declined();
         assert_eq!(
             punctuality.wake(),
-            Duration::from_nanos(1_200_000 - 1_200_000 / 32)
+            Duration::from_nanos(975_000 - 975_000 / 32)
         );
     }
 }

@@ -319,7 +319,8 @@ impl JoinStack {
     }
 }
 
-#[cfg(all(test, not(any(loom, shuttle))))]
+#[cfg(test)]
+#[cfg(not(any(loom, shuttle)))]
 mod tests {
     use super::{JoinFrame, JoinStack, EARLY_OFFER, HEARTBEAT};
     use crate::isolation::Waiting;

@@ -371,7 +371,8 @@ pub(crate) unsafe fn chain_of(node: *const Call) -> Vec<*const Call> {
     unsafe { walk(node) }.collect()
 }
 
-#[cfg(all(test, not(any(loom, shuttle))))]
+#[cfg(test)]
+#[cfg(not(any(loom, shuttle)))]
 mod tests {
     use super::*;
 

@@ -97,6 +97,9 @@ mod sleep;
 mod stats;
 mod sync;
 mod task;
+#[cfg(test)]
+#[cfg(not(any(loom, shuttle)))]
+mod test_watchdog;
 mod worker;
 mod worker_thread;
 

@@ -512,7 +512,8 @@ impl Sleep {
     }
 }
 
-#[cfg(all(test, not(any(loom, shuttle))))]
+#[cfg(test)]
+#[cfg(not(any(loom, shuttle)))]
 mod tests {
     use super::Sleep;
     use crate::isolation::Verdict;
@@ -530,6 +531,7 @@ mod tests {
 
     #[test]
     fn a_wave_wakes_the_sleepers_its_jobs_need_in_one_step() {
+        crate::test_watchdog::arm();
         let sleep = Sleep::new(3);
         let woken = AtomicUsize::new(0);
         thread::scope(|scope| {

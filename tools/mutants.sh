@@ -60,9 +60,11 @@ for arg in "${tests[@]}" "${skips[@]}"; do
   cargo_test_args+=(--cargo-test-arg="$arg")
 done
 
-# Every test watchdog fires within 45 s (tests/common: watchdog_secs), well
-# inside the timeout: a mutant that hangs a test fails it, and is caught; a
-# timeout is left only for a hang outside any watchdog.
+# Every test watchdog fires within 45 s (tests/common: watchdog_secs; the
+# unit tests that run the engine arm one for their process,
+# src/test_watchdog.rs), well inside the timeout: a mutant that hangs a test
+# fails it, and is caught; a timeout is left only for a hang outside any
+# watchdog.
 export STEALPOOL_WATCHDOG_SECS="${STEALPOOL_WATCHDOG_SECS:-45}"
 
 out="target/mutants/${name}-${shard}-of-${shards}"
