@@ -66,6 +66,12 @@ done
 # fails it, and is caught; a timeout is left only for a hang outside any
 # watchdog.
 export STEALPOOL_WATCHDOG_SECS="${STEALPOOL_WATCHDOG_SECS:-45}"
+# tests/isolation.rs repeats each pattern 30 times (10 of the 22 s that the
+# selection takes); a mutant that breaks isolation hung the patterns at
+# attempt 0 to 34 before isolation existed, mostly before 10. Ten here; a
+# survivor in the isolation, heartbeat, sleep or worker_thread files is
+# re-run with the full count before it counts as missed.
+export STEALPOOL_ISOLATION_ATTEMPTS="${STEALPOOL_ISOLATION_ATTEMPTS:-10}"
 
 out="target/mutants/${name}-${shard}-of-${shards}"
 mkdir -p "$out"
