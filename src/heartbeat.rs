@@ -322,8 +322,8 @@ impl JoinStack {
 #[cfg(test)]
 #[cfg(not(any(loom, shuttle)))]
 mod tests {
-    use super::{JoinFrame, JoinStack, EARLY_OFFER, HEARTBEAT};
-    use crate::isolation::Waiting;
+    use super::{JoinFrame, JoinStack, EARLY_OFFER, HEARTBEAT, NODE};
+    use crate::isolation::{walk, Call, Waiting};
     use crate::job::{Declined, Job, JobRef};
     use crate::sync::Instant;
     use crate::worker_thread::WorkerThread;
@@ -354,6 +354,63 @@ mod tests {
         while Instant::now().since(start) < duration {
             std::hint::spin_loop();
         }
+    }
+
+    /// A job's first join looks at the clock at once, whatever the
+    /// countdown the previous job left.
+    #[test]
+    fn the_first_join_of_a_job_looks_at_the_clock() {
+        let stack = JoinStack::new();
+        stack.countdown.set(u32::MAX);
+        let frame = JoinFrame::new(&stack, promote);
+        assert!(!stack.push(&frame));
+        stack.pop(&frame);
+        stack.job_starts();
+        assert!(stack.push(&frame));
+        stack.pop(&frame);
+    }
+
+    /// Entering a call makes the nodes of the joins pending in the current
+    /// context, under the call they were made in; a join made inside the
+    /// entered call is under it; leaving restores the outer context.
+    #[test]
+    fn joins_are_under_the_call_their_worker_had_entered() {
+        let stack = JoinStack::new();
+        // No look at the clock: this is not what the test is about.
+        stack.countdown.set(u32::MAX);
+        // SAFETY: a root; every node below lives in this frame, and the
+        // stack is emptied before they go.
+        let outer = unsafe { Call::under(std::ptr::null()) };
+        let chain = |node: *const Call| unsafe { walk(node) }.collect::<Vec<_>>();
+        let j = JoinFrame::new(&stack, promote);
+        stack.push(&j);
+        assert_eq!(j.state.get() & NODE, 0, "a join's node is made lazily");
+        // Code inside j's `a` enters a call (a job, a map that asked for
+        // help), made under the call it works in.
+        let base = stack.enter_context(&outer);
+        assert_ne!(j.state.get() & NODE, 0, "entering made the node");
+        assert_eq!(chain(j.node()), [j.node(), &outer as *const Call]);
+        // SAFETY: j's node outlives the new call, which ends below.
+        let inner = unsafe { Call::under(j.node()) };
+        let k = JoinFrame::new(&stack, promote);
+        stack.push(&k);
+        let k_node = stack.current_call(&inner);
+        assert_eq!(k_node, k.node());
+        assert_eq!(
+            chain(k_node),
+            [
+                k_node,
+                &inner as *const Call,
+                j.node(),
+                &outer as *const Call
+            ]
+        );
+        stack.pop(&k);
+        assert_eq!(stack.current_call(&inner), &inner as *const Call);
+        stack.leave_context(base);
+        assert_eq!(stack.current_call(&outer), j.node());
+        stack.pop(&j);
+        assert_eq!(stack.current_call(&outer), &outer as *const Call);
     }
 
     /// Before the heartbeat is due, a join is offered only if a thief is
