@@ -768,9 +768,14 @@ mod asking {
 
     /// A pool of 2 whose workers both sleep idle.
     fn asleep_pool() -> Pool {
-        let pool = Pool::new(2).expect("a pool of 2");
+        asleep_pool_of(2)
+    }
+
+    /// A pool of `threads` whose workers all sleep idle.
+    fn asleep_pool_of(threads: usize) -> Pool {
+        let pool = Pool::new(threads).expect("a pool");
         let until = Instant::now() + Duration::from_secs(10);
-        while pool.registry().sleep().idle_sleepers() < 2 {
+        while pool.registry().sleep().idle_sleepers() < threads {
             assert!(Instant::now() < until, "the workers never slept");
             pause();
         }
@@ -840,6 +845,28 @@ mod asking {
         });
         assert!(untouched, "every call of 16 items declined help");
         assert_eq!(pool.stats().calls_asking_help, 0);
+    }
+
+    /// A wave cut short by the wake-up estimate still gets every helper:
+    /// the first to arrive recruits the others. 40 items of at least 1 ms
+    /// (slept, so a loaded machine changes little): the call decides after
+    /// its first item, at 39 items of that item's time left, so with an
+    /// 18 ms estimate it asks (39 ms > 2 x 18) for a wave of one helper
+    /// unless that first sleep overran by 85 % (< 4 x 18), and the one
+    /// must bring the other two.
+    #[test]
+    fn helpers_left_out_of_a_wave_are_recruited() {
+        crate::test_watchdog::arm();
+        let pool = asleep_pool_of(4);
+        pool.registry().engagement().punctuality.observe(18_000_000);
+        let out = pool.map(0..40, |i| {
+            crate::sync::thread::sleep(Duration::from_millis(1));
+            i
+        });
+        assert_eq!(out, (0..40).collect::<Vec<_>>());
+        let stats = pool.stats();
+        assert_eq!(stats.calls_asking_help, 1, "{stats:?}");
+        assert_eq!(stats.helpers_started, 3, "{stats:?}");
     }
 
     /// Fixed chunks ask at once, but only when there is a chunk to give.
