@@ -356,6 +356,71 @@ mod tests {
         }
     }
 
+    /// The stride (joins between looks at the clock) doubles while looks
+    /// come within an eighth of a heartbeat of each other, up to 2^16,
+    /// halves (down to 1) when they come more than half a heartbeat apart,
+    /// and stays between the two. The checks of quick looks are retried
+    /// when the thread was held up (a loaded machine).
+    #[test]
+    fn the_stride_follows_the_grain_of_the_work() {
+        let stack = JoinStack::new();
+        let look = || stack.beat(0, std::ptr::null(), || false);
+        // A first look has nothing to compare with.
+        look();
+        assert_eq!(stack.stride.get(), 1);
+        let mut quick = 0;
+        let mut between = 0;
+        for _ in 0..1000 {
+            // Two looks within an eighth of a heartbeat: doubled.
+            let start = Instant::now();
+            look();
+            stack.stride.set(4);
+            look();
+            if Instant::now().since(start) < HEARTBEAT / 8 {
+                assert_eq!(stack.stride.get(), 8, "a quick look did not double");
+                assert_eq!(stack.countdown.get(), 8);
+                quick += 1;
+            }
+            // More than half a heartbeat apart: halved.
+            wait(HEARTBEAT / 2 + HEARTBEAT / 10);
+            let before = stack.stride.get();
+            look();
+            assert_eq!(
+                stack.stride.get(),
+                (before / 2).max(1),
+                "a slow look did not halve"
+            );
+            // A quarter of a heartbeat apart (if no more than half): kept.
+            let start = Instant::now();
+            wait(HEARTBEAT / 4);
+            let before = stack.stride.get();
+            look();
+            if Instant::now().since(start) < HEARTBEAT / 2 {
+                assert_eq!(stack.stride.get(), before, "a look in between changed it");
+                between += 1;
+            }
+            if quick >= 3 && between >= 3 {
+                break;
+            }
+        }
+        assert!(
+            quick >= 3 && between >= 3,
+            "held up: {quick} quick, {between} in between"
+        );
+        // The bounds.
+        stack.stride.set(1 << 16);
+        let start = Instant::now();
+        look();
+        look();
+        if Instant::now().since(start) < HEARTBEAT / 8 {
+            assert_eq!(stack.stride.get(), 1 << 16);
+        }
+        wait(HEARTBEAT);
+        stack.stride.set(1);
+        look();
+        assert_eq!(stack.stride.get(), 1);
+    }
+
     /// A job's first join looks at the clock at once, whatever the
     /// countdown the previous job left.
     #[test]
