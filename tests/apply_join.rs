@@ -96,6 +96,30 @@ fn apply_inside_apply_runs_inline() {
     });
 }
 
+/// A worker of one pool that calls `apply` on another pool waits as a
+/// foreign worker: it may go to sleep in its own pool's slots, and the
+/// other pool's worker that finishes the closure must wake it there (a
+/// wake-up sent to the worker of the same index in the *setter's* pool
+/// leaves it asleep). The closure sleeps long enough for the waiter to have
+/// gone to sleep.
+#[test]
+fn apply_on_another_pool_wakes_the_waiting_worker() {
+    watchdog(WATCHDOG_SECS, || {
+        let a = Pool::new(1).unwrap();
+        let b = Pool::new(1).unwrap();
+        for _ in 0..3 {
+            let got = a.apply(|| {
+                b.apply(|| {
+                    thread::sleep(Duration::from_millis(20));
+                    7
+                })
+            });
+            assert_eq!(got, 7);
+        }
+        assert!(a.stats().parks > 0, "the waiting worker never slept");
+    });
+}
+
 #[test]
 fn apply_reraises_the_payload_and_the_pool_survives() {
     quiet_expected_panics();
