@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::watchdog_each;
+use common::{watchdog, watchdog_each};
 use std::hint::black_box;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
@@ -339,23 +339,25 @@ fn joins_then_apply(a: &Pool, b: &Pool, depth: usize, f: &(dyn Fn() + Sync)) {
 /// 200 ms wait set the task aside 77,164 times.
 #[test]
 fn a_deep_foreign_wait_sets_a_refused_task_aside_once() {
-    let a = Pool::new(1).expect("a pool");
-    let b = Pool::new(1).expect("a pool");
-    let ran = std::sync::atomic::AtomicBool::new(false);
-    a.apply(|| {
-        a.scope(|s| {
-            s.spawn(|| ran.store(true, std::sync::atomic::Ordering::Relaxed));
-            joins_then_apply(&a, &b, 12, &|| thread::sleep(Duration::from_millis(200)));
+    watchdog(20, || {
+        let a = Pool::new(1).expect("a pool");
+        let b = Pool::new(1).expect("a pool");
+        let ran = std::sync::atomic::AtomicBool::new(false);
+        a.apply(|| {
+            a.scope(|s| {
+                s.spawn(|| ran.store(true, std::sync::atomic::Ordering::Relaxed));
+                joins_then_apply(&a, &b, 12, &|| thread::sleep(Duration::from_millis(200)));
+            });
         });
+        assert!(ran.load(std::sync::atomic::Ordering::Relaxed));
+        let set_aside = a.stats().set_aside;
+        assert!(
+            (1..=200).contains(&set_aside),
+            "the refused jobs were set aside {set_aside} times in a 200 ms wait \
+             (once per search round before the waiter sleeps is right: more is \
+             a waiter spinning on them)"
+        );
     });
-    assert!(ran.load(std::sync::atomic::Ordering::Relaxed));
-    let set_aside = a.stats().set_aside;
-    assert!(
-        (1..=200).contains(&set_aside),
-        "the refused jobs were set aside {set_aside} times in a 200 ms wait \
-         (once per search round before the waiter sleeps is right: more is \
-         a waiter spinning on them)"
-    );
 }
 
 /// Two deep foreign waits on the two workers of one pool, both inside a
@@ -372,32 +374,34 @@ fn a_deep_foreign_wait_sets_a_refused_task_aside_once() {
 /// the tasks were set aside 71,052 times in the 200 ms the waits last.
 #[test]
 fn two_deep_foreign_waits_do_not_pass_a_refused_task_back_and_forth() {
-    let a = Pool::new(2).expect("a pool");
-    let b = Pool::new(2).expect("a pool");
-    let leaves = Mutex::new(Vec::new());
-    let leaf = || {
-        leaves
-            .lock()
-            .expect("no leaf panicked")
-            .push(thread::current().id());
-        thread::sleep(Duration::from_millis(200));
-    };
-    a.apply(|| {
-        a.scope(|s| {
-            s.spawn(|| joins_then_apply(&a, &b, 12, &leaf));
-            s.spawn(|| {});
-            joins_then_apply(&a, &b, 12, &leaf);
+    watchdog(20, || {
+        let a = Pool::new(2).expect("a pool");
+        let b = Pool::new(2).expect("a pool");
+        let leaves = Mutex::new(Vec::new());
+        let leaf = || {
+            leaves
+                .lock()
+                .expect("no leaf panicked")
+                .push(thread::current().id());
+            thread::sleep(Duration::from_millis(200));
+        };
+        a.apply(|| {
+            a.scope(|s| {
+                s.spawn(|| joins_then_apply(&a, &b, 12, &leaf));
+                s.spawn(|| {});
+                joins_then_apply(&a, &b, 12, &leaf);
+            });
         });
+        let leaves = leaves.into_inner().expect("no leaf panicked");
+        let set_aside = a.stats().set_aside;
+        assert_eq!(leaves.len(), 2);
+        assert!(
+            set_aside <= 400,
+            "the tasks were set aside {set_aside} times while two deep waits lasted \
+             200 ms (a few times per search round before each waiter sleeps is \
+             right: more is the waiters passing one back and forth)"
+        );
     });
-    let leaves = leaves.into_inner().expect("no leaf panicked");
-    let set_aside = a.stats().set_aside;
-    assert_eq!(leaves.len(), 2);
-    assert!(
-        set_aside <= 400,
-        "the tasks were set aside {set_aside} times while two deep waits lasted \
-         200 ms (a few times per search round before each waiter sleeps is \
-         right: more is the waiters passing one back and forth)"
-    );
 }
 
 /// A foreign wait inside a job that another foreign wait ran: the outer
