@@ -16,6 +16,12 @@ fn the_builder_shows_its_settings() {
 }
 
 #[test]
+fn a_pool_shows_its_thread_count() {
+    let pool = Pool::new(3).unwrap();
+    assert_eq!(format!("{pool:?}"), "Pool { threads: 3, .. }");
+}
+
+#[test]
 fn a_token_shows_whether_it_was_cancelled() {
     let token = CancelToken::new();
     assert_eq!(format!("{token:?}"), "CancelToken { cancelled: false }");
