@@ -101,22 +101,33 @@ fn apply_inside_apply_runs_inline() {
 /// other pool's worker that finishes the closure must wake it there (a
 /// wake-up sent to the worker of the same index in the *setter's* pool
 /// leaves it asleep). The closure sleeps long enough for the waiter to have
-/// gone to sleep.
+/// gone to sleep: 20 ms, doubled until it did (a slow machine, valgrind).
 #[test]
 fn apply_on_another_pool_wakes_the_waiting_worker() {
     watchdog(WATCHDOG_SECS, || {
         let a = Pool::new(1).unwrap();
         let b = Pool::new(1).unwrap();
-        for _ in 0..3 {
-            let got = a.apply(|| {
-                b.apply(|| {
-                    thread::sleep(Duration::from_millis(20));
+        let mut pause = Duration::from_millis(20);
+        loop {
+            // A's only worker: a park counted during its wait is its own.
+            let (got, slept) = a.apply(|| {
+                let before = a.stats().parks;
+                let got = b.apply(|| {
+                    thread::sleep(pause);
                     7
-                })
+                });
+                (got, a.stats().parks > before)
             });
             assert_eq!(got, 7);
+            if slept {
+                break;
+            }
+            assert!(
+                pause < Duration::from_secs(2),
+                "the waiting worker never slept"
+            );
+            pause *= 2;
         }
-        assert!(a.stats().parks > 0, "the waiting worker never slept");
     });
 }
 
