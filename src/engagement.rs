@@ -157,18 +157,21 @@ impl Pace {
         self.len.saturating_sub(self.done)
     }
 
+    /// The pace as nanoseconds per items, neither zero.
+    fn nanos_per_items(&self) -> (u128, u128) {
+        (self.elapsed.as_nanos().max(1), (self.done as u128).max(1))
+    }
+
     /// The time, in nanoseconds, that the rest would take the caller alone
     /// at its pace so far.
     fn alone(&self) -> u128 {
-        let elapsed = self.elapsed.as_nanos().max(1);
-        let done = (self.done as u128).max(1);
+        let (elapsed, done) = self.nanos_per_items();
         elapsed.saturating_mul(self.remaining() as u128) / done
     }
 
     /// The items that `nanos` of the caller's time runs at this pace.
     fn items_in(&self, nanos: u128) -> usize {
-        let elapsed = self.elapsed.as_nanos().max(1);
-        let done = (self.done as u128).max(1);
+        let (elapsed, done) = self.nanos_per_items();
         usize::try_from(nanos.saturating_mul(done) / elapsed).unwrap_or(usize::MAX)
     }
 }
@@ -268,6 +271,7 @@ mod tests {
 
     #[test]
     fn asks_only_if_more_than_twice_the_wake_up_remains() {
+        // 1 µs an item: 1000 items left is 1 ms alone.
         assert_eq!(ask_now(pace(10 * US, 10, 1000), 400 * US), None);
         assert!(ask_now(pace(10 * US, 10, 1000), 500 * US).is_some());
         assert!(ask_now(pace(10 * US, 10, 1000), 10_000 * US).is_some());
@@ -278,7 +282,9 @@ mod tests {
 
     #[test]
     fn goes_on_for_about_a_quarter_of_the_wake_up() {
+        // 1 µs an item, a 400 µs wake-up: look again after 100 items.
         assert_eq!(ask_now(pace(10 * US, 10, 100), 400 * US), Some(100));
+        // Items slower than a quarter of the wake-up: one at a time.
         assert_eq!(ask_now(pace(10 * US, 1, 1), 20 * US), Some(1));
     }
 
