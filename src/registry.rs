@@ -130,8 +130,21 @@ impl Registry {
     pub(crate) unsafe fn inject(&self, job: JobRef, call: *const Call) {
         self.injector.push(job);
         // SAFETY: forwarded to the caller.
+        unsafe { self.announce(1, call) };
+    }
+
+    /// Announces `jobs` jobs of `call` just made visible (on the injector or
+    /// a worker's deque): wakes idle workers for them and pokes the waiters
+    /// whose wait accepts them (`Sleep::new_work_for`).
+    ///
+    /// # Safety
+    ///
+    /// As [`inject`](Self::inject).
+    #[inline]
+    pub(crate) unsafe fn announce(&self, jobs: usize, call: *const Call) {
+        // SAFETY: forwarded to the caller.
         self.sleep
-            .new_work(|shown| shown.judge(unsafe { isolation::walk(call) }));
+            .new_work_for(jobs, |shown| shown.judge(unsafe { isolation::walk(call) }));
     }
 
     /// Submits several jobs of `call` from outside the pool at once (a wave
@@ -151,9 +164,7 @@ impl Registry {
             pushed += 1;
         }
         // SAFETY: forwarded to the caller.
-        self.sleep.new_work_for(pushed, |shown| {
-            shown.judge(unsafe { isolation::walk(call) })
-        });
+        unsafe { self.announce(pushed, call) };
     }
 
     /// Submits a job of `call`: on the calling worker's deque if it is one of

@@ -5,7 +5,7 @@
 use crate::builder::HookFn;
 use crate::deque::{Deque, Steal};
 use crate::heartbeat::{JoinFrame, JoinStack};
-use crate::isolation::{self, Call, EnclosingWait, Verdict, Waiting};
+use crate::isolation::{Call, EnclosingWait, Verdict, Waiting};
 use crate::job::JobRef;
 use crate::latch::{Latch, Probe};
 use crate::registry::Registry;
@@ -208,9 +208,7 @@ impl WorkerThread {
     pub(crate) unsafe fn push(&self, job: JobRef, call: *const Call) {
         self.deque.push(job);
         // SAFETY: forwarded to the caller.
-        self.registry
-            .sleep()
-            .new_work(|shown| shown.judge(unsafe { isolation::walk(call) }));
+        unsafe { self.registry.announce(1, call) };
     }
 
     /// Pushes several jobs of `call` at once (a wave of a call's tickets)
@@ -231,9 +229,7 @@ impl WorkerThread {
             pushed += 1;
         }
         // SAFETY: forwarded to the caller.
-        self.registry.sleep().new_work_for(pushed, |shown| {
-            shown.judge(unsafe { isolation::walk(call) })
-        });
+        unsafe { self.registry.announce(pushed, call) };
     }
 
     /// Offers a job to this worker in a wait that accepts `waiting`: runs it,
