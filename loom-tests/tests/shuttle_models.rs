@@ -167,36 +167,61 @@ fn nested_map() {
 
 /// Isolation, on 4 workers: the items of an outer map (called from inside
 /// the pool) each hold one shuttle `Mutex` across an inner call, a
-/// a fixed-chunk `map` (`options().chunk_size(n)`) or a `join` by turns. A worker waiting for its inner call
-/// that picked up another outer item would lock the mutex a second time on
+/// fixed-chunk `map` (`options().chunk_size(1)`) or a `join` by turns. Each
+/// inner item spawns a task that takes the same mutex, then yields a few
+/// times, so that while one thread runs it the caller of the inner call
+/// waits with the task on its own deque (or another's). A waiter that ran
+/// the task, or another outer item, would lock the mutex a second time on
 /// its own thread: shuttle reports the deadlock (mutant
-/// `waiter_runs_foreign`). Every sum is right.
+/// `waiter_runs_foreign`). Every sum is right and every task ran once.
+///
+/// The spawned task is what makes the mutant's failure likely: the outer
+/// map's wave hands its tickets to the other workers, which steal the oldest
+/// job first, so a waiter rarely finds an outer item still queued.
 #[test]
 fn locks_held_across_nested_calls() {
     check("locks_held_across_nested_calls", || {
         let pool = pool(4);
-        let lock = shuttle::sync::Mutex::new(0u64);
+        let lock = Arc::new(shuttle::sync::Mutex::new(0u64));
+        let tasks = shuttle::sync::Mutex::new(Vec::new());
+        let inner_item = |y: u64| {
+            let lock = Arc::clone(&lock);
+            let task = pool.spawn(move || *lock.lock().expect("no item panicked") += 1000);
+            tasks.lock().expect("no item panicked").push(task);
+            for _ in 0..INNER_ITEM_YIELDS {
+                shuttle::thread::yield_now();
+            }
+            y * 10
+        };
         let outer = pool.apply(|| {
-            pool.options().chunk_size(1).map(&[1u64, 2, 3, 4], |&x| {
+            pool.options().chunk_size(1).map(&[1u64, 2], |&x| {
                 let mut total = lock.lock().expect("no item panicked");
                 let inner = if x % 2 == 0 {
                     pool.options()
                         .chunk_size(1)
-                        .map(&[x, x + 1], |y| y * 10)
+                        .map(&[x, x + 1], |&y| inner_item(y))
                         .iter()
                         .sum::<u64>()
                 } else {
-                    let (a, b) = pool.join(|| x * 10, || (x + 1) * 10);
+                    let (a, b) = pool.join(|| inner_item(x), || inner_item(x + 1));
                     a + b
                 };
                 *total += inner;
                 inner
             })
         });
-        assert_eq!(outer, [30, 50, 70, 90]);
-        assert_eq!(*lock.lock().expect("no item panicked"), 240);
+        let tasks = std::mem::take(&mut *tasks.lock().expect("no item panicked"));
+        assert_eq!(tasks.len(), 4);
+        tasks.into_iter().for_each(|task| task.join());
+        assert_eq!(outer, [30, 50]);
+        assert_eq!(*lock.lock().expect("no item panicked"), 4080);
     });
 }
+
+/// How many times an inner item of `locks_held_across_nested_calls` yields
+/// after spawning its task: enough for the inner call's caller to finish its
+/// own chunk and look for work while another thread runs this one.
+const INNER_ITEM_YIELDS: usize = 8;
 
 /// fib(5) by `join` on 4 workers: every join promotes under a model checker,
 /// so halves are taken back and stolen in every mix, and the sum is right.
