@@ -75,8 +75,12 @@ export STEALPOOL_ISOLATION_ATTEMPTS="${STEALPOOL_ISOLATION_ATTEMPTS:-10}"
 
 out="target/mutants/${name}-${shard}-of-${shards}"
 mkdir -p "$out"
+# Resume from any earlier run of this name and shard, finished or not: an
+# interrupted run leaves no outcomes.json, but its caught.txt (and the
+# previously_caught.txt carried from the runs before it) are what
+# --iterate reads.
 iterate=()
-if [ -f "$out/mutants.out/outcomes.json" ]; then
+if [ -f "$out/mutants.out/caught.txt" ] || [ -f "$out/mutants.out/previously_caught.txt" ]; then
   iterate=(--iterate)
 fi
 exec nice -n "${MUTANTS_NICE:-10}" cargo mutants \
