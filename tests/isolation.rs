@@ -97,6 +97,60 @@ fn a_lock_across_a_nested_map() {
     });
 }
 
+/// Inner items per task spawned in
+/// [`a_lock_across_a_nested_map_whose_items_spawn_tasks`].
+const ITEMS_PER_TASK: u64 = 512;
+
+/// A lock held across a nested `map` whose items spawn tasks that take the
+/// same lock. A task is a job of no call, pushed on the deque of the thread
+/// that ran the item: often the waiter's own, under the inner call's
+/// tickets. A waiter on the inner call must set it aside, not run it: a
+/// wait that took the rule of a wait on another pool (which accepts the
+/// pool's unrelated jobs and refuses only the enclosing calls' ones) would
+/// take the lock a second time. The outer items alone cannot tell that
+/// rule from the right one: both refuse them.
+#[test]
+fn a_lock_across_a_nested_map_whose_items_spawn_tasks() {
+    watchdog_each(ATTEMPTS, SECS, "lock across map with tasks", |attempt| {
+        let pool = new_pool(8);
+        let total = Arc::new(Mutex::new(0u64));
+        let tasks = Mutex::new(Vec::new());
+        let items: Vec<u64> = (0..OUTER).collect();
+        let body = || {
+            pool.for_each(&items, |&i| {
+                let mut guard = total.lock().expect("no item panicked");
+                let input: Vec<u64> = (i * INNER..(i + 1) * INNER).collect();
+                let inner: u64 = pool
+                    .map(&input, |&x| {
+                        if x % ITEMS_PER_TASK == 0 {
+                            let total = Arc::clone(&total);
+                            let task =
+                                pool.spawn(move || *total.lock().expect("no item panicked") += 1);
+                            tasks.lock().expect("no item panicked").push(task);
+                        }
+                        work(x)
+                    })
+                    .iter()
+                    .sum();
+                *guard += inner;
+            })
+        };
+        if attempt % 2 == 0 {
+            pool.apply(body);
+        } else {
+            body();
+        }
+        let tasks = tasks.into_inner().expect("no item panicked");
+        let spawned = tasks.len() as u64;
+        assert_eq!(spawned, OUTER * INNER / ITEMS_PER_TASK);
+        tasks.into_iter().for_each(|task| task.join());
+        assert_eq!(
+            *total.lock().expect("no task panicked"),
+            expected_total(INNER) + spawned
+        );
+    });
+}
+
 fn join_sum(pool: &Pool, range: std::ops::Range<u64>) -> u64 {
     if range.end - range.start <= 16 {
         return range.map(work).sum();
