@@ -515,9 +515,13 @@ impl Sleep {
 #[cfg(test)]
 #[cfg(not(any(loom, shuttle)))]
 mod tests {
-    use super::Sleep;
-    use crate::isolation::Verdict;
+    use super::{
+        searching_of, sleeping_of, waiting_of, Sleep, MAX_THREADS, ONE_SEARCHING, ONE_SLEEPING,
+        ONE_WAITING,
+    };
+    use crate::isolation::{Call, Shown, Verdict, SHOWN_ENCLOSING};
     use crate::sync::{thread, AtomicUsize, Ordering};
+    use std::ptr;
     use std::time::{Duration, Instant};
 
     /// Spins until `done`, failing after ten seconds.
@@ -566,5 +570,102 @@ mod tests {
         });
         assert_eq!(woken.load(Ordering::SeqCst), 3);
         assert_eq!(sleep.wakeups(), 3);
+    }
+
+    #[test]
+    fn the_counters_word_keeps_its_three_counts_apart() {
+        let word = 5 * ONE_WAITING + 3 * ONE_SEARCHING + 2 * ONE_SLEEPING;
+        assert_eq!(
+            (sleeping_of(word), searching_of(word), waiting_of(word)),
+            (2, 3, 5)
+        );
+        let full = MAX_THREADS * (ONE_WAITING + ONE_SEARCHING + ONE_SLEEPING);
+        assert_eq!(
+            (sleeping_of(full), searching_of(full), waiting_of(full)),
+            (MAX_THREADS, MAX_THREADS, MAX_THREADS)
+        );
+    }
+
+    /// `any_idle` (join's early offer), the baton, and what `new_work`
+    /// returns, on three workers: two searching, one asleep.
+    #[test]
+    fn the_idle_counts_steer_the_offer_the_baton_and_the_wake_ups() {
+        crate::test_watchdog::arm();
+        let sleep = Sleep::new(3);
+        assert!(!sleep.any_idle(), "nobody is idle yet");
+        sleep.start_searching();
+        assert!(sleep.any_idle(), "a searcher is idle");
+        sleep.start_searching();
+        thread::scope(|scope| {
+            let sleeper = &sleep;
+            scope.spawn(move || {
+                sleeper.start_searching();
+                assert!(sleeper.sleep(2, || false), "slept without blocking");
+                // Woken: searching again; nothing to find.
+                sleeper.stop_searching(|| false);
+            });
+            let checks = std::panic::catch_unwind(|| {
+                until("one asleep", || sleep.idle_sleepers() == 1);
+                assert!(sleep.any_idle());
+                // Two search: a job wakes nobody.
+                assert_eq!(sleep.new_work(|_| Verdict::Accepts), 0);
+                // A searcher that is not the last passes no baton, work or
+                // not; the last one, with work left, wakes the sleeper.
+                assert_eq!(sleep.stop_searching(|| true), 0);
+                assert_eq!(sleep.stop_searching(|| true), 1);
+            });
+            if let Err(panic) = checks {
+                sleep.wake_all();
+                std::panic::resume_unwind(panic);
+            }
+        });
+        assert!(!sleep.any_idle(), "everyone stopped searching");
+        // With nobody searching, a job wakes a sleeper, and says so.
+        thread::scope(|scope| {
+            let sleeper = &sleep;
+            scope.spawn(move || {
+                sleeper.start_searching();
+                assert!(sleeper.sleep(0, || false), "slept without blocking");
+                sleeper.stop_searching(|| false);
+            });
+            until("one asleep", || sleep.idle_sleepers() == 1);
+            let woke = sleep.new_work(|_| Verdict::Accepts);
+            if woke != 1 {
+                sleep.wake_all();
+            }
+            assert_eq!(woke, 1);
+        });
+    }
+
+    /// A publish pokes each worker whose shown wait accepts its job, and
+    /// only those, however many show one (four here, past the two low bits
+    /// of the waiting count).
+    #[test]
+    fn a_publish_pokes_the_waiters_that_accept_its_job() {
+        let sleep = Sleep::new(5);
+        let calls = [0u8; 4];
+        let call = |i: usize| ptr::from_ref(&calls[i]).cast::<Call>();
+        for i in 0..4 {
+            let shown = Shown {
+                awaited: call(i),
+                foreign: false,
+                enclosing: [ptr::null(); SHOWN_ENCLOSING],
+                deep: false,
+            };
+            sleep.show_waiting(i, &shown, |_| {}, true);
+        }
+        sleep.new_work(|shown| {
+            if shown.awaited == call(1) || shown.awaited == call(3) {
+                Verdict::Accepts
+            } else {
+                Verdict::Refuses
+            }
+        });
+        let poked: Vec<bool> = sleep
+            .slots
+            .iter()
+            .map(|slot| slot.poked.load(Ordering::SeqCst))
+            .collect();
+        assert_eq!(poked, [false, true, false, true, false]);
     }
 }
