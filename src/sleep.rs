@@ -667,5 +667,57 @@ mod tests {
             .map(|slot| slot.poked.load(Ordering::SeqCst))
             .collect();
         assert_eq!(poked, [false, true, false, true, false]);
+        // A worker takes its pokes before it searches; one that no longer
+        // waits is no longer poked.
+        sleep.take_poke(1);
+        sleep.take_poke(3);
+        sleep.hide_waiting(1);
+        sleep.new_work(|_| Verdict::Accepts);
+        let poked: Vec<bool> = sleep
+            .slots
+            .iter()
+            .map(|slot| slot.poked.load(Ordering::SeqCst))
+            .collect();
+        assert_eq!(poked, [true, false, true, true, false]);
+    }
+
+    /// A waiter asleep in its wait is woken by a publish its wait accepts.
+    #[test]
+    fn a_poke_wakes_a_waiter_asleep_in_its_wait() {
+        crate::test_watchdog::arm();
+        let sleep = Sleep::new(2);
+        let call = 0u8;
+        let shown = Shown {
+            awaited: ptr::from_ref(&call).cast::<Call>(),
+            foreign: false,
+            enclosing: [ptr::null(); SHOWN_ENCLOSING],
+            deep: false,
+        };
+        sleep.show_waiting(1, &shown, |_| {}, true);
+        let woken = AtomicUsize::new(0);
+        thread::scope(|scope| {
+            let (sleeper, woken) = (&sleep, &woken);
+            scope.spawn(move || {
+                assert!(sleeper.sleep_waiting(1, || false), "slept without blocking");
+                woken.fetch_add(1, Ordering::SeqCst);
+            });
+            let checks = std::panic::catch_unwind(|| {
+                until("the waiter asleep", || sleep.parks() == 1);
+                // A general wake-up leaves a waiter alone.
+                assert_eq!(sleep.new_work(|_| Verdict::Refuses), 0);
+                thread::sleep(Duration::from_millis(10));
+                assert_eq!(
+                    woken.load(Ordering::SeqCst),
+                    0,
+                    "woken for a job it refuses"
+                );
+                sleep.new_work(|_| Verdict::Accepts);
+                until("the waiter woken", || woken.load(Ordering::SeqCst) == 1);
+            });
+            if let Err(panic) = checks {
+                sleep.wake_all();
+                std::panic::resume_unwind(panic);
+            }
+        });
     }
 }
