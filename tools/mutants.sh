@@ -13,7 +13,7 @@
 #                 one file.
 #   Runs resume: a second run of the same shard skips the mutants already
 #   caught (cargo-mutants' --iterate) and retries the rest.
-# Environment: MUTANTS_TIMEOUT (seconds per test run, default 120),
+# Environment: MUTANTS_TIMEOUT (seconds per test run, default 300),
 #   MUTANTS_NICE (niceness, default 10).
 # The report: python3 tools/mutants_report.py target/mutants/*/mutants.out
 set -euo pipefail
@@ -65,6 +65,11 @@ done
 # src/test_watchdog.rs), well inside the timeout: a mutant that hangs a test
 # fails it, and is caught; a timeout is left only for a hang outside any
 # watchdog.
+# The timeout of the whole test phase is longer than one watchdog: a
+# mutant that hangs several tests of one binary fails each at its
+# watchdog, two at a time (a mutant of the sleep protocol hung four tests
+# of tests/apply_join.rs at 45 s each, and a 120 s timeout reported as a
+# timeout what the watchdogs had already failed).
 export STEALPOOL_WATCHDOG_SECS="${STEALPOOL_WATCHDOG_SECS:-45}"
 # tests/isolation.rs repeats each pattern 30 times (10 of the 22 s that the
 # selection takes); a mutant that breaks isolation hung the patterns at
@@ -88,7 +93,7 @@ exec nice -n "${MUTANTS_NICE:-10}" cargo mutants \
   --exclude 'src/deque/stand_in.rs' --exclude 'src/model_hooks.rs' \
   --shard "${shard}/${shards}" --sharding slice \
   --jobs 1 \
-  --timeout "${MUTANTS_TIMEOUT:-120}" --build-timeout 600 \
+  --timeout "${MUTANTS_TIMEOUT:-300}" --build-timeout 600 \
   --output "$out" \
   "${iterate[@]}" \
   "${cargo_test_args[@]}" \
